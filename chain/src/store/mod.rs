@@ -1,0 +1,293 @@
+//! The block store on redb: blocks, the canonical index, transactions, accounts, engine state and
+//! metadata in one file.
+//!
+//! Every block is committed in one durable (`fsync`ed) write transaction together with its
+//! canonical index entry, its state changes and their undo data, so after a crash the file holds
+//! each block entirely or not at all.
+//!
+//! The transaction-id index is derived data and is kept off that path: a random 32-byte key dirties
+//! its own 4 KiB page, so indexing 1,000 transactions inside each commit made it ~8x slower and
+//! growing with the chain. Blocks above the indexed height are indexed in memory (rebuilt from
+//! their bodies at open) and [`Store::index_transactions`] merges them into the table in batches,
+//! sorted, in transactions of their own that a node runs between block commits. Opening verifies every page checksum (redb's integrity check) and then
+//! the metadata, and refuses a damaged file, a file of another chain or schema, or a file locked
+//! by another process, each with its own error.
+
+mod check;
+mod error;
+mod read;
+mod tables;
+mod write;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use redb::{Database, ReadableDatabase};
+use serde::{Deserialize, Serialize};
+
+pub use check::ChainReport;
+pub use error::StoreError;
+pub use read::{EngineEntries, StoreReader, TxLocation};
+pub use tables::SCHEMA_VERSION;
+pub use write::EngineWrite;
+
+use crate::codec;
+use crate::genesis_state::GenesisState;
+use crate::hash::Hash;
+use tables::*;
+
+/// The head of the canonical chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainTip {
+    /// Its height.
+    pub height: u64,
+    /// Its id.
+    pub hash: Hash,
+}
+
+/// Whether a committed block is final (never rewound) or may still be replaced by a reorg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finality {
+    /// Final as soon as it is committed (Raft, PBFT): no undo data is kept.
+    Final,
+    /// May be rewound (proof of work): undo data is kept.
+    Tentative,
+}
+
+/// What the store remembers about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Meta {
+    genesis_hash: Hash,
+    chain_id: String,
+    tip: ChainTip,
+    finalized: u64,
+    /// Transactions of canonical blocks up to here are in the `tx_index` table.
+    indexed: u64,
+}
+
+/// What the store keeps in memory, behind one lock that also serializes writers.
+struct State {
+    meta: Meta,
+    /// Transactions of canonical blocks above `meta.indexed`: id to (height, index).
+    recent: HashMap<Hash, (u64, u32)>,
+}
+
+/// An open synod database.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path` for the chain `genesis`, creating it (with block 0 and the
+    /// genesis accounts) if it does not exist. Refuses a database of another chain.
+    pub fn open(path: &Path, genesis: &GenesisState) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let db = open_redb(path, true)?;
+        let meta = match read_meta(&db)? {
+            Some(meta) => meta,
+            None => write::initialize(&db, genesis)?,
+        };
+        if meta.genesis_hash != genesis.genesis_hash {
+            return Err(StoreError::WrongChain {
+                expected: genesis.genesis_hash,
+                expected_chain: genesis.chain_id.clone(),
+                found: meta.genesis_hash,
+                found_chain: meta.chain_id,
+            });
+        }
+        Self::finish_open(db, path, meta)
+    }
+
+    /// Opens an existing database without knowing its genesis (for offline inspection).
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let db = open_redb(path, false)?;
+        let meta = read_meta(&db)?.ok_or_else(|| StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: "it holds no synod metadata".into(),
+        })?;
+        Self::finish_open(db, path, meta)
+    }
+
+    fn finish_open(db: Database, path: &Path, meta: Meta) -> Result<Store, StoreError> {
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            state: Mutex::new(State {
+                meta: meta.clone(),
+                recent: HashMap::new(),
+            }),
+        };
+        // The tip must resolve to a header that hashes to it: a cheap check that the metadata
+        // and the blocks agree (the full walk is `verify_chain`).
+        let header = store
+            .header(&meta.tip.hash)?
+            .ok_or_else(|| StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: format!("tip block {} is missing", meta.tip.hash),
+            })?;
+        if header.height != meta.tip.height {
+            return Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "tip header has height {}, metadata says {}",
+                    header.height, meta.tip.height
+                ),
+            });
+        }
+        // Index in memory what the table does not hold yet.
+        let reader = store.reader()?;
+        let mut recent = HashMap::new();
+        for height in meta.indexed + 1..=meta.tip.height {
+            let block = reader
+                .block_at(height)?
+                .ok_or_else(|| StoreError::corrupt("canonical", height, "missing"))?;
+            for (i, id) in block.tx_ids().into_iter().enumerate() {
+                recent.insert(id, (height, i as u32));
+            }
+        }
+        drop(reader);
+        store.lock().recent = recent;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The genesis hash this database belongs to.
+    pub fn genesis_hash(&self) -> Hash {
+        self.meta().genesis_hash
+    }
+
+    /// The chain id this database belongs to.
+    pub fn chain_id(&self) -> String {
+        self.meta().chain_id
+    }
+
+    /// The head of the canonical chain.
+    pub fn tip(&self) -> ChainTip {
+        self.meta().tip
+    }
+
+    /// The highest block that can never be rewound.
+    pub fn finalized_height(&self) -> u64 {
+        self.meta().finalized
+    }
+
+    /// Canonical blocks whose transactions are indexed in the table (the rest are in memory).
+    pub fn tx_indexed_height(&self) -> u64 {
+        self.meta().indexed
+    }
+
+    fn meta(&self) -> Meta {
+        self.lock().meta.clone()
+    }
+
+    /// The in-memory state. Writers hold this for their whole transaction, which keeps the cached
+    /// metadata equal to what is on disk.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Opens (or, with `create`, creates) the redb file, verifying every page checksum.
+fn open_redb(path: &Path, create: bool) -> Result<Database, StoreError> {
+    let mut builder = redb::Builder::new();
+    builder.set_check_integrity_on_open(true);
+    let result = if create {
+        builder.create(path)
+    } else {
+        builder.open(path)
+    };
+    result.map_err(|e| open_error(path, e))
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    let path = path.to_path_buf();
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
+            StoreError::Locked(path)
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::NotADatabase(path)
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
+            StoreError::Io { path, source }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+            StoreError::Damaged { path, detail }
+        }
+        other => StoreError::Damaged {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Reads the metadata; `None` if the database was never initialized.
+fn read_meta(db: &Database) -> Result<Option<Meta>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(META) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let get = |key: &'static str| -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    };
+    let Some(schema) = get(META_SCHEMA)? else {
+        return Ok(None);
+    };
+    let found: u32 =
+        codec::decode(&schema, 4).map_err(|e| StoreError::decode("meta", META_SCHEMA, e))?;
+    if found != SCHEMA_VERSION {
+        return Err(StoreError::SchemaVersion {
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    fn field<T: serde::de::DeserializeOwned>(
+        value: Option<Vec<u8>>,
+        key: &'static str,
+    ) -> Result<T, StoreError> {
+        let bytes = value.ok_or_else(|| StoreError::corrupt("meta", key, "missing"))?;
+        codec::decode(&bytes, 1024).map_err(|e| StoreError::decode("meta", key, e))
+    }
+    Ok(Some(Meta {
+        genesis_hash: field(get(META_GENESIS)?, META_GENESIS)?,
+        chain_id: field(get(META_CHAIN_ID)?, META_CHAIN_ID)?,
+        tip: field(get(META_TIP)?, META_TIP)?,
+        finalized: field(get(META_FINALIZED)?, META_FINALIZED)?,
+        indexed: match get(META_INDEXED)? {
+            Some(bytes) => {
+                codec::decode(&bytes, 8).map_err(|e| StoreError::decode("meta", META_INDEXED, e))?
+            }
+            None => 0,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! Writes: initialization, block commits, rewinds, finality, transaction indexing and engine
+//! state. Each is one redb write transaction taken under the store's lock; the in-memory state
+//! changes only after it commits.
+
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+
+use super::tables::*;
+use super::{ChainTip, Finality, Meta, Store, StoreError};
+use crate::block::{Block, BlockHeader};
+use crate::codec;
+use crate::genesis_state::GenesisState;
+use crate::hash::Hash;
+use crate::keys::Address;
+use crate::ledger::{Account, StateChanges};
+use crate::limits::{MAX_BLOCK_BYTES, MAX_PROOF_BYTES};
+use crate::tx::SignedTransaction;
+
+/// Blocks waiting for the tx index beyond which a commit merges them itself, so memory stays
+/// bounded even if nobody calls [`Store::index_transactions`].
+const MAX_UNINDEXED_BLOCKS: u64 = 1024;
+
+/// One change to the engine-state table, applied atomically with the others in its batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineWrite {
+    /// Set `key` to `value`.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove `key`.
+    Delete(Vec<u8>),
+    /// Remove every key in `[from, to)`.
+    DeleteRange(Vec<u8>, Vec<u8>),
+}
+
+fn begin(db: &Database, durability: Durability) -> Result<WriteTransaction, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(durability)?;
+    Ok(txn)
+}
+
+fn put_meta<T: serde::Serialize>(
+    txn: &WriteTransaction,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    txn.open_table(META)?
+        .insert(key, codec::encode(value).as_slice())?;
+    Ok(())
+}
+
+fn write_accounts<'a>(
+    txn: &WriteTransaction,
+    accounts: impl IntoIterator<Item = (&'a Address, &'a Account)>,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(ACCOUNTS)?;
+    for (address, account) in accounts {
+        if *account == Account::default() {
+            table.remove(&address.0)?;
+        } else {
+            table.insert(&address.0, (account.balance, account.nonce))?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_engine_writes(txn: &WriteTransaction, writes: &[EngineWrite]) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(ENGINE)?;
+    for write in writes {
+        match write {
+            EngineWrite::Put(key, value) => {
+                table.insert(key.as_slice(), value.as_slice())?;
+            }
+            EngineWrite::Delete(key) => {
+                table.remove(key.as_slice())?;
+            }
+            EngineWrite::DeleteRange(from, to) => {
+                let keys: Vec<Vec<u8>> = table
+                    .range(from.as_slice()..to.as_slice())?
+                    .map(|entry| entry.map(|(k, _)| k.value().to_vec()))
+                    .collect::<Result<_, _>>()?;
+                for key in keys {
+                    table.remove(key.as_slice())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drops undo data at or below `height`: those blocks are final and can never be rewound.
+fn prune_undo(txn: &WriteTransaction, height: u64) -> Result<(), StoreError> {
+    let mut undo = txn.open_table(UNDO)?;
+    let heights: Vec<u64> = undo
+        .range(..=height)?
+        .map(|entry| entry.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for h in heights {
+        undo.remove(h)?;
+    }
+    Ok(())
+}
+
+/// Reads the canonical block at `height` inside a write transaction.
+fn canonical_block(txn: &WriteTransaction, height: u64) -> Result<Block, StoreError> {
+    let hash = txn
+        .open_table(CANONICAL)?
+        .get(height)?
+        .map(|v| Hash(*v.value()))
+        .ok_or_else(|| StoreError::corrupt("canonical", height, "missing"))?;
+    let header_bytes = txn
+        .open_table(HEADERS)?
+        .get(&hash.0)?
+        .map(|v| v.value().to_vec())
+        .ok_or_else(|| StoreError::corrupt("headers", hash, "missing"))?;
+    let header =
+        BlockHeader::decode(&header_bytes).map_err(|e| StoreError::decode("headers", hash, e))?;
+    let body_bytes = txn
+        .open_table(BODIES)?
+        .get(&hash.0)?
+        .map(|v| v.value().to_vec())
+        .ok_or_else(|| StoreError::corrupt("bodies", hash, "missing"))?;
+    let txs: Vec<SignedTransaction> = codec::decode(&body_bytes, MAX_BLOCK_BYTES)
+        .map_err(|e| StoreError::decode("bodies", hash, e))?;
+    Ok(Block { header, txs })
+}
+
+/// Writes block 0, the genesis accounts and the metadata into an empty database.
+pub(super) fn initialize(db: &Database, genesis: &GenesisState) -> Result<Meta, StoreError> {
+    let block = &genesis.block;
+    let hash = block.hash();
+    let txn = begin(db, Durability::Immediate)?;
+    // Create every table, so readers never meet a missing one.
+    txn.open_table(PROOFS)?;
+    txn.open_table(TX_INDEX)?;
+    txn.open_table(UNDO)?;
+    txn.open_table(ENGINE)?;
+    txn.open_table(HEADERS)?
+        .insert(&hash.0, block.header.encode().as_slice())?;
+    txn.open_table(BODIES)?
+        .insert(&hash.0, codec::encode(&block.txs).as_slice())?;
+    txn.open_table(CANONICAL)?.insert(0, &hash.0)?;
+    write_accounts(&txn, &genesis.accounts)?;
+    let meta = Meta {
+        genesis_hash: genesis.genesis_hash,
+        chain_id: genesis.chain_id.clone(),
+        tip: ChainTip { height: 0, hash },
+        finalized: 0,
+        indexed: 0,
+    };
+    put_meta(&txn, META_GENESIS, &meta.genesis_hash)?;
+    put_meta(&txn, META_CHAIN_ID, &meta.chain_id)?;
+    put_meta(&txn, META_TIP, &meta.tip)?;
+    put_meta(&txn, META_FINALIZED, &meta.finalized)?;
+    put_meta(&txn, META_INDEXED, &meta.indexed)?;
+    // The schema version goes in last: a database without it is treated as uninitialized.
+    put_meta(&txn, META_SCHEMA, &SCHEMA_VERSION)?;
+    txn.commit()?;
+    Ok(meta)
+}
+
+impl Store {
+    /// Commits `block` on top of the tip, with its state changes, its finality proof and any
+    /// engine-state writes, in one durable transaction. When this returns `Ok`, the block survives
+    /// a crash; when it returns `Err`, nothing was written.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        changes: &StateChanges,
+        proof: &[u8],
+        finality: Finality,
+        engine: &[EngineWrite],
+    ) -> Result<ChainTip, StoreError> {
+        if self.tx_backlog() >= MAX_UNINDEXED_BLOCKS {
+            self.index_transactions(MAX_UNINDEXED_BLOCKS)?;
+        }
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        let header = &block.header;
+        let hash = block.hash();
+        if header.parent != meta.tip.hash || header.height != meta.tip.height + 1 {
+            return Err(StoreError::NotOnTip {
+                height: header.height,
+                hash,
+                tip_height: meta.tip.height,
+                tip_hash: meta.tip.hash,
+            });
+        }
+        if changes.state_root != header.state_root {
+            return Err(StoreError::ChangesMismatch {
+                header: header.state_root,
+                changes: changes.state_root,
+            });
+        }
+        let (body, ids) = block.encode_body_with_ids();
+        if body.len() > MAX_BLOCK_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "block body",
+                len: body.len(),
+                limit: MAX_BLOCK_BYTES,
+            });
+        }
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "finality proof",
+                len: proof.len(),
+                limit: MAX_PROOF_BYTES,
+            });
+        }
+
+        let txn = begin(&self.db, Durability::Immediate)?;
+        txn.open_table(HEADERS)?
+            .insert(&hash.0, header.encode().as_slice())?;
+        txn.open_table(BODIES)?.insert(&hash.0, body.as_slice())?;
+        if !proof.is_empty() {
+            txn.open_table(PROOFS)?.insert(&hash.0, proof)?;
+        }
+        txn.open_table(CANONICAL)?.insert(header.height, &hash.0)?;
+        write_accounts(
+            &txn,
+            changes
+                .accounts
+                .iter()
+                .map(|(a, change)| (a, &change.after)),
+        )?;
+        let tip = ChainTip {
+            height: header.height,
+            hash,
+        };
+        let finalized = match finality {
+            Finality::Final => {
+                if meta.finalized + 1 < header.height {
+                    prune_undo(&txn, header.height)?;
+                }
+                header.height
+            }
+            Finality::Tentative => {
+                let undo: Vec<(Address, Account)> = changes
+                    .accounts
+                    .iter()
+                    .map(|(a, change)| (*a, change.before))
+                    .collect();
+                txn.open_table(UNDO)?
+                    .insert(header.height, codec::encode(&undo).as_slice())?;
+                meta.finalized
+            }
+        };
+        put_meta(&txn, META_TIP, &tip)?;
+        if finalized != meta.finalized {
+            put_meta(&txn, META_FINALIZED, &finalized)?;
+        }
+        apply_engine_writes(&txn, engine)?;
+        txn.commit()?;
+        meta.tip = tip;
+        meta.finalized = finalized;
+        for (i, id) in ids.into_iter().enumerate() {
+            state.recent.insert(id, (header.height, i as u32));
+        }
+        Ok(tip)
+    }
+
+    /// Canonical blocks whose transactions are not yet in the tx-index table.
+    pub fn tx_backlog(&self) -> u64 {
+        let meta = &self.lock().meta;
+        meta.tip.height - meta.indexed
+    }
+
+    /// Merges the transactions of up to `max_blocks` canonical blocks above the indexed height
+    /// into the tx-index table, in one durable transaction of its own (a non-durable one would
+    /// only push its page writes into the next block commit). Returns the number of blocks
+    /// merged. Nodes call this off the commit path, a few blocks at a time.
+    pub fn index_transactions(&self, max_blocks: u64) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let from = state.meta.indexed + 1;
+        let to = state
+            .meta
+            .tip
+            .height
+            .min(state.meta.indexed.saturating_add(max_blocks));
+        if from > to {
+            return Ok(0);
+        }
+        let mut entries: Vec<(Hash, (u64, u32))> = state
+            .recent
+            .iter()
+            .filter(|(_, (height, _))| (from..=to).contains(height))
+            .map(|(id, location)| (*id, *location))
+            .collect();
+        // Sorted keys touch each B-tree page once.
+        entries.sort_unstable_by_key(|(id, _)| *id);
+        let txn = begin(&self.db, Durability::Immediate)?;
+        {
+            let mut index = txn.open_table(TX_INDEX)?;
+            for (id, location) in &entries {
+                index.insert(&id.0, *location)?;
+            }
+        }
+        put_meta(&txn, META_INDEXED, &to)?;
+        txn.commit()?;
+        state.meta.indexed = to;
+        for (id, _) in &entries {
+            state.recent.remove(id);
+        }
+        Ok(to - from + 1)
+    }
+
+    /// Removes canonical blocks above `target`, restoring the accounts they changed from undo data
+    /// and dropping their transaction index entries. Their headers and bodies stay (a side branch
+    /// may become canonical again). Returns the removed blocks, highest first.
+    pub fn rewind_to(&self, target: u64) -> Result<Vec<Block>, StoreError> {
+        let mut state = self.lock();
+        let meta = state.meta.clone();
+        if target < meta.finalized {
+            return Err(StoreError::BelowFinalized {
+                target,
+                finalized: meta.finalized,
+            });
+        }
+        if target >= meta.tip.height {
+            return Ok(Vec::new());
+        }
+        let txn = begin(&self.db, Durability::Immediate)?;
+        let mut removed = Vec::new();
+        for height in (target + 1..=meta.tip.height).rev() {
+            let block = canonical_block(&txn, height)?;
+            let undo_bytes = txn
+                .open_table(UNDO)?
+                .remove(height)?
+                .map(|v| v.value().to_vec())
+                .ok_or(StoreError::NoUndo(height))?;
+            let undo: Vec<(Address, Account)> = codec::decode(&undo_bytes, MAX_BLOCK_BYTES)
+                .map_err(|e| StoreError::decode("undo", height, e))?;
+            write_accounts(&txn, undo.iter().map(|(a, before)| (a, before)))?;
+            txn.open_table(CANONICAL)?.remove(height)?;
+            if height <= meta.indexed {
+                let mut index = txn.open_table(TX_INDEX)?;
+                for tx in &block.txs {
+                    index.remove(&tx.id().0)?;
+                }
+            }
+            removed.push(block);
+        }
+        let new_tip = ChainTip {
+            height: target,
+            hash: canonical_block(&txn, target)?.hash(),
+        };
+        let indexed = meta.indexed.min(target);
+        put_meta(&txn, META_TIP, &new_tip)?;
+        put_meta(&txn, META_INDEXED, &indexed)?;
+        txn.commit()?;
+        state.meta.tip = new_tip;
+        state.meta.indexed = indexed;
+        state.recent.retain(|_, (height, _)| *height <= target);
+        Ok(removed)
+    }
+
+    /// Marks every block up to `height` final and drops their undo data.
+    pub fn set_finalized(&self, height: u64) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let meta = &mut state.meta;
+        let height = height.min(meta.tip.height);
+        if height <= meta.finalized {
+            return Ok(());
+        }
+        let txn = begin(&self.db, Durability::Immediate)?;
+        prune_undo(&txn, height)?;
+        put_meta(&txn, META_FINALIZED, &height)?;
+        txn.commit()?;
+        meta.finalized = height;
+        Ok(())
+    }
+
+    /// Applies engine-state writes in one durable transaction. Returns once they are on disk.
+    pub fn write_engine(&self, writes: &[EngineWrite]) -> Result<(), StoreError> {
+        let _writer = self.lock();
+        let txn = begin(&self.db, Durability::Immediate)?;
+        apply_engine_writes(&txn, writes)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
