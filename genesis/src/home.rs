@@ -1,0 +1,187 @@
+//! A node's home folder: `config.toml`, `node_key` (0600), `genesis.json` and `data/`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use synod_chain::keyfile::{KeyFileError, read_key_file};
+use synod_chain::keys::SecretKey;
+
+use crate::error::GenesisError;
+use crate::spec::{Genesis, parse_host_port, split_host_port};
+
+/// The config file's name in a home.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The node key's file name in a home.
+pub const KEY_FILE: &str = "node_key";
+/// The genesis file's name in a home (and at the top of a testnet folder).
+pub const GENESIS_FILE: &str = "genesis.json";
+/// The database's file name inside the data folder.
+pub const DB_FILE: &str = "chain.redb";
+
+/// The contents of `config.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// A name for logs and tables.
+    pub moniker: String,
+    /// Peer-to-peer listen address, `host:port`.
+    pub listen: String,
+    /// JSON-RPC and metrics address, `host:port` (loopback by default).
+    pub rpc: String,
+    /// Peers to dial at start-up, `host:port`.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Data folder, relative to the home unless absolute.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Log filter (`info`, `synod=debug`, ...).
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// Largest config file accepted.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+impl NodeConfig {
+    /// Checks the addresses.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let bad =
+            |field: &str, e: String| GenesisError::Home(format!("{CONFIG_FILE}: {field}: {e}"));
+        parse_listen(&self.listen).map_err(|e| bad("listen", e))?;
+        parse_listen(&self.rpc).map_err(|e| bad("rpc", e))?;
+        for (i, peer) in self.peers.iter().enumerate() {
+            parse_host_port(peer).map_err(|e| bad(&format!("peers[{i}]"), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A listen address may use port 0 (the OS picks one), unlike a peer address.
+fn parse_listen(text: &str) -> Result<(), String> {
+    split_host_port(text).map(|_| ())
+}
+
+/// A node's home folder and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Home {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+/// Everything a node needs from its home, loaded and checked.
+#[derive(Debug)]
+pub struct LoadedHome {
+    /// The home.
+    pub home: Home,
+    /// `config.toml`.
+    pub config: NodeConfig,
+    /// `genesis.json`.
+    pub genesis: Genesis,
+    /// `node_key`.
+    pub key: SecretKey,
+}
+
+impl Home {
+    /// The home at `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Home { dir: dir.into() }
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+
+    /// `node_key`.
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.join(KEY_FILE)
+    }
+
+    /// `genesis.json`.
+    pub fn genesis_path(&self) -> PathBuf {
+        self.dir.join(GENESIS_FILE)
+    }
+
+    /// The data folder named by `config`.
+    pub fn data_dir(&self, config: &NodeConfig) -> PathBuf {
+        if config.data_dir.is_absolute() {
+            config.data_dir.clone()
+        } else {
+            self.dir.join(&config.data_dir)
+        }
+    }
+
+    /// The database file named by `config`.
+    pub fn db_path(&self, config: &NodeConfig) -> PathBuf {
+        self.data_dir(config).join(DB_FILE)
+    }
+
+    /// Reads `config.toml`.
+    pub fn load_config(&self) -> Result<NodeConfig, GenesisError> {
+        let path = self.config_path();
+        let io = |source| GenesisError::Io {
+            path: path.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(&path).map_err(io)?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(GenesisError::Home(format!(
+                "{} is {} bytes, larger than any config",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(io)?;
+        let config: NodeConfig = toml::from_str(&text)
+            .map_err(|e| GenesisError::Home(format!("{}: {e}", path.display())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Writes `config.toml`.
+    pub fn save_config(&self, config: &NodeConfig) -> Result<(), GenesisError> {
+        let text = format!(
+            "# synod node configuration\n{}",
+            toml::to_string_pretty(config).expect("a node config always serializes to TOML")
+        );
+        std::fs::write(self.config_path(), text).map_err(|source| GenesisError::Io {
+            path: self.config_path(),
+            source,
+        })
+    }
+
+    /// Loads config, genesis and key, and checks that they fit together: the key is allowed on
+    /// this chain (no dev key on a non-dev chain).
+    pub fn load(&self) -> Result<LoadedHome, GenesisError> {
+        if !self.dir.is_dir() {
+            return Err(GenesisError::Home(format!(
+                "{} is not a node home (no such folder)",
+                self.dir.display()
+            )));
+        }
+        let config = self.load_config()?;
+        let genesis = Genesis::load(&self.genesis_path())?;
+        let key = read_key_file(&self.key_path())
+            .map_err(|e: KeyFileError| GenesisError::Home(e.to_string()))?;
+        genesis.check_key_allowed(&key, &self.key_path().display().to_string())?;
+        Ok(LoadedHome {
+            home: self.clone(),
+            config,
+            genesis,
+            key,
+        })
+    }
+}
+
+/// Whether `path` looks like a node home (has a config file).
+pub fn is_home(path: &Path) -> bool {
+    path.join(CONFIG_FILE).is_file()
+}

@@ -1,0 +1,20 @@
+//! The genesis file and what is built from it: parsing with errors that name the field,
+//! validation, the genesis hash, deterministic dev keys, node home folders and local testnet
+//! folders.
+
+pub mod dev_keys;
+pub mod error;
+pub mod home;
+pub mod params;
+pub mod spec;
+pub mod testnet;
+pub mod time;
+
+pub use error::{FieldError, GenesisError};
+pub use home::{Home, LoadedHome, NodeConfig};
+pub use params::{EngineConfig, PbftParams, PowParams, RaftParams};
+pub use spec::{Genesis, InitialAccount, Validator};
+pub use testnet::{EngineKind, TestnetManifest, TestnetOptions};
+
+#[cfg(test)]
+mod tests;
