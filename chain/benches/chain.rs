@@ -26,19 +26,19 @@ fn txs(fx: &Fixture, n: usize, nonce_base: u64) -> Vec<SignedTransaction> {
 fn signatures(c: &mut Criterion) {
     let fx = Fixture::new("bench", 256, 1_000_000, 0);
     let batch = txs(&fx, 256, 0);
-    let messages: Vec<Vec<u8>> = batch.iter().map(|t| t.tx.signing_bytes()).collect();
+    let messages: Vec<Vec<u8>> = batch.iter().map(|t| t.tx().signing_bytes()).collect();
     let mut group = c.benchmark_group("signature");
     group.throughput(Throughput::Elements(1));
     group.bench_function("sign", |b| b.iter(|| fx.keys[0].sign(&messages[0])));
     group.bench_function("verify", |b| {
-        b.iter(|| verify(&batch[0].tx.from, &messages[0], &batch[0].signature).unwrap())
+        b.iter(|| verify(&batch[0].tx().from, &messages[0], batch[0].signature()).unwrap())
     });
     group.throughput(Throughput::Elements(256));
     group.bench_function("verify_batch_256", |b| {
         let items: Vec<_> = batch
             .iter()
             .zip(&messages)
-            .map(|(t, m)| (&t.tx.from, m.as_slice(), &t.signature))
+            .map(|(t, m)| (&t.tx().from, m.as_slice(), t.signature()))
             .collect();
         b.iter(|| verify_batch(&items).unwrap())
     });

@@ -82,12 +82,39 @@ pub struct Transaction {
 }
 
 /// A [`Transaction`] with the sender's signature over its signing bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Immutable once built, so its id can be computed once and cached: every layer (mempool, block
+/// builder, ledger, tx index) asks for it, and hashing dominated the simulator's profile.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SignedTransaction {
-    /// What is signed.
-    pub tx: Transaction,
-    /// The sender's signature over [`Transaction::signing_bytes`].
-    pub signature: Signature,
+    tx: Transaction,
+    signature: Signature,
+    #[serde(skip)]
+    id: std::sync::OnceLock<Hash>,
+}
+
+impl PartialEq for SignedTransaction {
+    fn eq(&self, other: &Self) -> bool {
+        self.tx == other.tx && self.signature == other.signature
+    }
+}
+
+impl Eq for SignedTransaction {}
+
+impl std::hash::Hash for SignedTransaction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tx.hash(state);
+        self.signature.hash(state);
+    }
+}
+
+impl std::fmt::Debug for SignedTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedTransaction")
+            .field("tx", &self.tx)
+            .field("signature", &self.signature)
+            .finish()
+    }
 }
 
 /// Why a transaction is refused. Stateless reasons come from [`SignedTransaction::check_stateless`]
@@ -153,10 +180,7 @@ impl Transaction {
     /// Signs with `key`. The caller is responsible for `from` being `key`'s public key.
     pub fn sign(self, key: &SecretKey) -> SignedTransaction {
         let signature = key.sign(&self.signing_bytes());
-        SignedTransaction {
-            tx: self,
-            signature,
-        }
+        SignedTransaction::from_parts(self, signature)
     }
 
     /// The sender's account.
@@ -166,10 +190,34 @@ impl Transaction {
 }
 
 impl SignedTransaction {
+    /// A signed transaction from its parts (the signature is not checked here).
+    pub fn from_parts(tx: Transaction, signature: Signature) -> Self {
+        SignedTransaction {
+            tx,
+            signature,
+            id: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The transaction.
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// The sender's signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The parts, to build a different transaction from.
+    pub fn into_parts(self) -> (Transaction, Signature) {
+        (self.tx, self.signature)
+    }
+
     /// The transaction id: SHA-256 of the canonical encoding, signature included, so two
-    /// different signatures can never share a cache entry.
+    /// different signatures can never share a cache entry. Computed once.
     pub fn id(&self) -> Hash {
-        sha256(&self.encode())
+        *self.id.get_or_init(|| sha256(&self.encode()))
     }
 
     /// Canonical bytes.

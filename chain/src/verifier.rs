@@ -77,11 +77,12 @@ impl TxVerifier {
             .filter(|&i| !self.is_verified(&ids[i]))
             .collect();
         for chunk in pending.chunks(BATCH) {
-            let messages: Vec<Vec<u8>> = chunk.iter().map(|&i| txs[i].tx.signing_bytes()).collect();
+            let messages: Vec<Vec<u8>> =
+                chunk.iter().map(|&i| txs[i].tx().signing_bytes()).collect();
             let items: Vec<_> = chunk
                 .iter()
                 .zip(&messages)
-                .map(|(&i, msg)| (&txs[i].tx.from, msg.as_slice(), &txs[i].signature))
+                .map(|(&i, msg)| (&txs[i].tx().from, msg.as_slice(), txs[i].signature()))
                 .collect();
             if verify::verify_batch(&items).is_ok() {
                 for &i in chunk {
@@ -157,7 +158,9 @@ mod tests {
     #[test]
     fn finds_the_bad_signature_in_a_failed_batch() {
         let mut txs = txs(40);
-        txs[17].signature.0[5] ^= 1;
+        let (tx, mut signature) = txs[17].clone().into_parts();
+        signature.0[5] ^= 1;
+        txs[17] = SignedTransaction::from_parts(tx, signature);
         let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
         let mut verifier = TxVerifier::new(1000);
         let err = verifier.verify_block(&txs, &ids).unwrap_err();

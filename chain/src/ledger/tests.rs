@@ -74,7 +74,7 @@ fn each_stateful_rejection_has_its_reason() {
         rejection(&fx, fx.transfer(0, 1, u64::MAX, 1, 0)),
         TxError::AmountOverflow
     );
-    let mut other_chain = fx.transfer(0, 1, 1, 0, 0).tx;
+    let mut other_chain = fx.transfer(0, 1, 1, 0, 0).into_parts().0;
     other_chain.chain_id = "elsewhere".into();
     assert!(matches!(
         rejection(&fx, other_chain.sign(&fx.keys[0])),
@@ -191,7 +191,9 @@ fn apply_block_checks_linkage_duplicates_signatures_and_roots() {
     ));
 
     let mut forged = good.block.clone();
-    forged.txs[0].tx.amount = 999;
+    let (mut tampered, signature) = forged.txs[0].clone().into_parts();
+    tampered.amount = 999;
+    forged.txs[0] = SignedTransaction::from_parts(tampered, signature);
     forged.header.tx_root = crate::merkle::merkle_root(&forged.tx_ids());
     assert!(matches!(
         apply(&fx, state, genesis, &forged),
@@ -300,7 +302,7 @@ proptest! {
                 let nonce = (state.get(&sender).map_or(0, |a| a.nonce) as i64 + op.nonce_skew as i64).max(0) as u64;
                 let tx = fx.transfer(op.from, op.to, op.amount, op.fee, nonce);
                 if op.forge {
-                    tx.tx.sign(&SecretKey::from_seed([99; 32]))
+                    tx.tx().clone().sign(&SecretKey::from_seed([99; 32]))
                 } else {
                     tx
                 }
@@ -316,7 +318,7 @@ proptest! {
             let checked = apply(&fx, &state, &parent, &built.block).expect("validator accepts what the builder built");
             prop_assert_eq!(&checked, &built.changes);
             for tx in &built.block.txs {
-                prop_assert!(used.insert((tx.tx.sender(), tx.tx.nonce)), "nonce reused");
+                prop_assert!(used.insert((tx.tx().sender(), tx.tx().nonce)), "nonce reused");
             }
             included += built.block.txs.len();
             for (address, change) in checked.accounts {
@@ -340,7 +342,7 @@ proptest! {
     ) {
         let fx = fixture(0);
         let txs: Vec<SignedTransaction> = amounts.iter().enumerate().map(|(i, (amount, fee, memo))| {
-            let mut tx = fx.transfer(i % 4, (i + 1) % 4, *amount, *fee, i as u64).tx;
+            let mut tx = fx.transfer(i % 4, (i + 1) % 4, *amount, *fee, i as u64).into_parts().0;
             tx.memo = crate::tx::Memo(memo.clone());
             tx.sign(&fx.keys[i % 4])
         }).collect();
@@ -348,15 +350,15 @@ proptest! {
             let bytes = tx.encode();
             match SignedTransaction::decode(&bytes) {
                 Ok(back) => {
-                    prop_assert!(tx.tx.memo.0.len() <= crate::limits::MAX_MEMO_BYTES);
+                    prop_assert!(tx.tx().memo.0.len() <= crate::limits::MAX_MEMO_BYTES);
                     prop_assert_eq!(&back, tx);
                 }
-                Err(_) => prop_assert!(tx.tx.memo.0.len() > crate::limits::MAX_MEMO_BYTES),
+                Err(_) => prop_assert!(tx.tx().memo.0.len() > crate::limits::MAX_MEMO_BYTES),
             }
             let n = cut.index(bytes.len());
             prop_assert!(SignedTransaction::decode(&bytes[..n]).is_err());
         }
-        let valid: Vec<SignedTransaction> = txs.into_iter().filter(|t| t.tx.memo.0.len() <= crate::limits::MAX_MEMO_BYTES).collect();
+        let valid: Vec<SignedTransaction> = txs.into_iter().filter(|t| t.tx().memo.0.len() <= crate::limits::MAX_MEMO_BYTES).collect();
         let block = Block {
             header: BlockHeader {
                 tx_root: crate::merkle::merkle_root(&valid.iter().map(SignedTransaction::id).collect::<Vec<_>>()),
