@@ -1,0 +1,277 @@
+//! The engine contract: every consensus engine is a deterministic state machine driven through
+//! [`Engine::handle`]. Inputs go in; [`Action`]s come out, to be executed by a driver (the node, or
+//! the simulator) in the order given. Nothing here performs I/O, reads a clock or draws OS
+//! randomness: time enters as `now` and as fired timers, randomness from a seed given at
+//! construction, so the same inputs produce the same actions, bit for bit.
+//!
+//! The driver's obligations:
+//! - Execute actions in order. A [`Action::Persist`] (and the writes carried by
+//!   [`Action::Commit`] and [`Action::InstallSnapshot`]) is durable before any later
+//!   [`Action::Send`] or [`Action::Broadcast`] leaves the node.
+//! - Restart an engine by constructing a new one from its persisted state ([`Restored`]).
+//! - Drop, before the engine sees it, any message whose sender or signature fails.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use synod_chain::keys::{Address, PublicKey};
+use synod_chain::ledger::{Account, StateChanges};
+use synod_chain::store::EngineWrite;
+use synod_chain::{Block, BlockHeader, Finality, SignedTransaction};
+
+/// A validator, named by its ed25519 public key (which is also its libp2p identity).
+pub type NodeId = PublicKey;
+
+/// Milliseconds on the driver's clock (any epoch; only differences matter to engines).
+pub type Millis = u64;
+
+/// An engine-defined timer. Setting a timer that is already set replaces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u32);
+
+/// A request from an operator (CLI or RPC), routed to the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Cut a block now, even an empty one (leader or primary only).
+    Propose,
+    /// Hand leadership to this validator (Raft).
+    TransferLeadership(NodeId),
+    /// Add a validator to the set.
+    AddValidator(NodeId),
+    /// Remove a validator from the set.
+    RemoveValidator(NodeId),
+}
+
+/// Something that happened to an engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input<M> {
+    /// The engine was constructed (fresh or restored); arm timers, announce yourself.
+    Start,
+    /// A protocol message from another validator, already authenticated by the driver.
+    Message {
+        /// Its sender.
+        from: NodeId,
+        /// The message.
+        msg: M,
+    },
+    /// A timer set with [`Action::SetTimer`] fired.
+    Timer(TimerId),
+    /// Transactions admitted by the node's mempool (signatures already verified once).
+    Transactions(Vec<SignedTransaction>),
+    /// A miner found a valid proof of work for this block (proof of work only).
+    BlockMined(Block),
+    /// An operator's request.
+    Command(Command),
+}
+
+/// A block the engine has decided, with everything the driver needs to store it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its effect on the accounts (computed by the engine's ledger, so the driver need not
+    /// re-execute it).
+    pub changes: StateChanges,
+    /// Engine-specific evidence of finality (Raft: term and leader; PBFT: a commit certificate).
+    pub proof: Vec<u8>,
+    /// Whether the block can ever be rewound.
+    pub finality: Finality,
+    /// Engine-state writes to make durable atomically with the block.
+    pub persist: Vec<EngineWrite>,
+}
+
+/// The ledger's state at one block, replacing the driver's chain state wholesale (a Raft
+/// InstallSnapshot for a far-behind node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainSnapshot {
+    /// The block the state is as of.
+    pub header: BlockHeader,
+    /// Every non-zero account after that block.
+    pub accounts: BTreeMap<Address, Account>,
+    /// Engine-specific evidence for the header.
+    pub proof: Vec<u8>,
+    /// Engine-state writes to make durable atomically with the snapshot.
+    pub persist: Vec<EngineWrite>,
+}
+
+/// What an engine asks its driver to do. Executed strictly in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action<M> {
+    /// Send `msg` to one validator.
+    Send {
+        /// The recipient.
+        to: NodeId,
+        /// The message.
+        msg: M,
+    },
+    /// Send `msg` to every other validator.
+    Broadcast(M),
+    /// Fire [`Input::Timer`] with `id` after `after` ms, replacing any timer with that id.
+    SetTimer {
+        /// Which timer.
+        id: TimerId,
+        /// Delay in ms.
+        after: Millis,
+    },
+    /// Forget a timer.
+    CancelTimer(TimerId),
+    /// Make these engine-state writes durable before any later send.
+    Persist(Vec<EngineWrite>),
+    /// Store this block as the next one of the chain.
+    Commit(Box<CommittedBlock>),
+    /// Replace the chain state with this snapshot.
+    InstallSnapshot(Box<ChainSnapshot>),
+    /// Fetch blocks from `height` upwards from `from` and feed them back (state transfer).
+    RequestSync {
+        /// A validator that has them.
+        from: NodeId,
+        /// First height wanted.
+        height: u64,
+    },
+    /// Something worth a log line, a metric or a simulator check.
+    Event(EngineEvent),
+}
+
+/// A validator's role, in any engine's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Follows a leader or primary.
+    Follower,
+    /// Asking for pre-votes (Raft).
+    PreCandidate,
+    /// Asking for votes (Raft).
+    Candidate,
+    /// Leads (Raft leader, PBFT primary).
+    Leader,
+    /// Not a member of the validator set; follows the chain without voting.
+    Observer,
+    /// Mining (proof of work).
+    Miner,
+}
+
+impl Role {
+    /// Lowercase name for tables and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "precandidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+            Role::Observer => "observer",
+            Role::Miner => "miner",
+        }
+    }
+}
+
+/// Engine events, for structured logs, metrics and the simulator's checkers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The role or round changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// Raft term or PBFT view.
+        round: u64,
+        /// The leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// A leader gave up leadership (check-quorum, removal, transfer).
+    SteppedDown {
+        /// Its term.
+        round: u64,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The validator set changed.
+    MembershipChanged {
+        /// Members after the change.
+        members: Vec<NodeId>,
+        /// Whether the change is committed (true) or only appended (false).
+        committed: bool,
+    },
+    /// A snapshot was sent to or installed from a peer.
+    Snapshot {
+        /// Its height.
+        height: u64,
+        /// True on the receiver.
+        installed: bool,
+    },
+    /// A committed block did not reproduce its state root: replicas diverged. The engine stops
+    /// committing rather than store a wrong state.
+    Divergence {
+        /// The block's height.
+        height: u64,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A command could not be carried out.
+    CommandRejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What an engine can report about itself at any time (status RPC, metrics, simulator).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineStatus {
+    /// Current role.
+    pub role: Role,
+    /// Raft term, PBFT view, 0 for proof of work.
+    pub round: u64,
+    /// The leader or primary, if known.
+    pub leader: Option<NodeId>,
+    /// Height of the last committed block.
+    pub committed_height: u64,
+    /// Highest height in the engine's log or pipeline (>= committed).
+    pub last_height: u64,
+    /// Current validator set.
+    pub members: Vec<NodeId>,
+    /// Transactions waiting in the engine's pool.
+    pub pending_txs: usize,
+}
+
+/// A protocol message: serializable for the wire, with a short kind name for metrics.
+pub trait Message:
+    Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + 'static
+{
+    /// Short name of the message type (`append_entries`, `prepare`, ...).
+    fn kind(&self) -> &'static str;
+}
+
+/// The ledger state an engine starts from: the chain's committed tip and its accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainState {
+    /// The committed tip's header.
+    pub tip: BlockHeader,
+    /// Every non-zero account at the tip.
+    pub accounts: BTreeMap<Address, Account>,
+}
+
+/// What survives a restart: the engine-state table and the chain state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// Every key of the engine-state table.
+    pub engine_state: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The committed chain.
+    pub chain: ChainState,
+}
+
+/// A consensus engine.
+pub trait Engine {
+    /// Its protocol messages.
+    type Message: Message;
+
+    /// Handles one input at time `now`, appending the resulting actions to `out`.
+    fn handle(
+        &mut self,
+        now: Millis,
+        input: Input<Self::Message>,
+        out: &mut Vec<Action<Self::Message>>,
+    );
+
+    /// The engine's current status.
+    fn status(&self) -> EngineStatus;
+}

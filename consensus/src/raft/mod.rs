@@ -1,0 +1,497 @@
+//! Raft as a permissioned block engine (crash faults only; 2f+1 validators tolerate f).
+//!
+//! Log index = block height. Leaders batch pending transactions into blocks and pipeline them;
+//! an entry commits only once a majority stores it *and* it is from the leader's current term (a
+//! new leader commits an empty block to get there). Elections use pre-vote and a leader lease, and
+//! leaders step down without a quorum (check-quorum), so a partitioned node rejoining cannot depose
+//! a healthy leader. Snapshots are the chain state at a height; membership changes one server at a
+//! time; leadership can be handed over. Followers trust the leader's transaction checks: that is
+//! the crash-fault bargain the comparison with PBFT measures.
+
+mod election;
+mod log;
+mod membership;
+pub mod messages;
+mod proposal;
+mod replication;
+mod snapshot;
+mod storage;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use synod_chain::hash::Hash;
+use synod_chain::ledger::Ledger;
+use synod_genesis::RaftParams;
+
+use crate::engine::{
+    Action, ChainState, Command, Engine, EngineEvent, EngineStatus, Input, Millis, NodeId,
+    Restored, Role, TimerId,
+};
+use crate::execution::Execution;
+use crate::pool::TxPool;
+use crate::rng::DetRng;
+use log::RaftLog;
+pub use messages::{ConfigChange, LogEntry, RaftMessage, SnapshotMeta};
+use storage::HardState;
+pub use storage::RaftStateError;
+
+/// Fires when a follower has not heard from a leader: start a (pre-)election.
+pub const ELECTION_TIMER: TimerId = TimerId(1);
+/// The leader's heartbeat period.
+pub const HEARTBEAT_TIMER: TimerId = TimerId(2);
+/// The leader's batching delay.
+pub const BATCH_TIMER: TimerId = TimerId(3);
+/// The leader's check that a majority is still answering.
+pub const CHECK_QUORUM_TIMER: TimerId = TimerId(4);
+/// Abandons a leadership transfer that did not complete.
+pub const TRANSFER_TIMER: TimerId = TimerId(5);
+
+/// Uncommitted blocks a leader may have in flight before it waits for commits.
+const MAX_UNCOMMITTED_BLOCKS: u64 = 16;
+/// Appends in flight to one follower before the leader waits for answers.
+const MAX_INFLIGHT_APPENDS: u32 = 8;
+/// Entries per append message.
+const MAX_APPEND_ENTRIES: usize = 64;
+/// Approximate block bytes per append message.
+const MAX_APPEND_BYTES: usize = 4 << 20;
+/// Most pending transactions a follower forwards to a new leader at once.
+const MAX_FORWARD_TXS: usize = 10_000;
+
+/// How a Raft engine is set up.
+#[derive(Clone, Debug)]
+pub struct RaftConfig {
+    /// This validator.
+    pub me: NodeId,
+    /// The genesis validator set.
+    pub validators: Vec<NodeId>,
+    /// Timing and batching from the genesis file.
+    pub params: RaftParams,
+    /// Seed for election-timeout jitter.
+    pub seed: u64,
+    /// Most transactions the engine's pool holds.
+    pub pool_capacity: usize,
+    /// Test-only: a deliberately broken commit rule, to show the simulator's checkers catch it.
+    #[cfg(feature = "fault-injection")]
+    pub fault: RaftFault,
+}
+
+/// Deliberately broken commit rules (test-only, behind the `fault-injection` feature).
+#[cfg(feature = "fault-injection")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RaftFault {
+    /// The correct rules.
+    #[default]
+    None,
+    /// Commit entries of earlier terms by counting replicas: the bug of the Raft paper's Figure 8.
+    CommitEntriesOfAnyTerm,
+    /// Commit once one replica short of a majority stores an entry.
+    CommitQuorumOffByOne,
+}
+
+impl RaftConfig {
+    /// A configuration with the default pool size.
+    pub fn new(me: NodeId, validators: Vec<NodeId>, params: RaftParams, seed: u64) -> Self {
+        RaftConfig {
+            me,
+            validators,
+            params,
+            seed,
+            pool_capacity: 200_000,
+            #[cfg(feature = "fault-injection")]
+            fault: RaftFault::None,
+        }
+    }
+}
+
+/// A follower's replication state, kept by the leader.
+#[derive(Clone, Debug)]
+struct Progress {
+    /// Next index to send.
+    next: u64,
+    /// Highest index known to match.
+    matched: u64,
+    /// When the follower last answered in this term.
+    last_ack: Millis,
+    /// Appends sent and not yet answered.
+    inflight: u32,
+    /// Offset of the snapshot being sent, if any.
+    snapshot_offset: Option<u64>,
+}
+
+/// State only a leader has.
+#[derive(Clone, Debug)]
+struct LeaderState {
+    progress: BTreeMap<NodeId, Progress>,
+    /// Leadership being handed to this validator.
+    transfer: Option<NodeId>,
+    /// A snapshot being sent to lagging followers: its metadata and encoded chain state.
+    outgoing: Option<(SnapshotMeta, Vec<u8>)>,
+    /// A batch timer is armed.
+    batch_armed: bool,
+}
+
+/// A snapshot being received.
+#[derive(Clone, Debug)]
+struct IncomingSnapshot {
+    meta: SnapshotMeta,
+    total: u64,
+    data: Vec<u8>,
+}
+
+/// The Raft engine.
+pub struct RaftEngine {
+    me: NodeId,
+    params: RaftParams,
+    rng: DetRng,
+    hard: HardState,
+    log: RaftLog,
+    /// Membership as of the snapshot; the current one adds the changes in the log.
+    snapshot_members: Vec<NodeId>,
+    members: Vec<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    commit_index: u64,
+    execution: Execution,
+    pool: TxPool,
+    /// When the current leader was last heard from (the leader lease).
+    last_leader_contact: Option<Millis>,
+    votes: BTreeSet<NodeId>,
+    leader_state: Option<LeaderState>,
+    incoming: Option<IncomingSnapshot>,
+    /// Set when a committed block failed to apply: the engine stops rather than diverge.
+    halted: bool,
+    #[cfg(feature = "fault-injection")]
+    fault: RaftFault,
+}
+
+impl RaftEngine {
+    /// A Raft engine restored from its persisted state (empty for a fresh node) and the chain.
+    pub fn new(
+        config: RaftConfig,
+        ledger: Ledger,
+        restored: Restored,
+    ) -> Result<Self, RaftStateError> {
+        let persisted = storage::restore(&restored.engine_state)?;
+        let chain: ChainState = restored.chain;
+        let applied = chain.tip.height;
+        let (snapshot_index, snapshot_term, snapshot_members) = match &persisted.snapshot {
+            Some(meta) => (meta.index, meta.term, meta.members.clone()),
+            None => (0, 0, config.validators.clone()),
+        };
+        if snapshot_index > applied {
+            return Err(RaftStateError::Inconsistent(format!(
+                "snapshot at {snapshot_index} is ahead of the chain tip {applied}"
+            )));
+        }
+        let mut log = RaftLog::new(snapshot_index, snapshot_term);
+        for entry in persisted.entries {
+            if entry.index() <= snapshot_index {
+                continue;
+            }
+            if entry.index() != log.last_index() + 1 {
+                return Err(RaftStateError::Inconsistent(format!(
+                    "log entry {} does not follow {}",
+                    entry.index(),
+                    log.last_index()
+                )));
+            }
+            log.push(entry);
+        }
+        if applied > log.last_index() {
+            return Err(RaftStateError::Inconsistent(format!(
+                "chain tip {applied} is beyond the log's last index {}",
+                log.last_index()
+            )));
+        }
+        if let Some(entry) = log.entry(applied)
+            && entry.block.hash() != chain.tip.hash()
+        {
+            return Err(RaftStateError::Inconsistent(format!(
+                "log entry {applied} is not the chain's block at that height"
+            )));
+        }
+        let mut engine = RaftEngine {
+            me: config.me,
+            params: config.params,
+            rng: DetRng::new(config.seed),
+            hard: persisted.hard,
+            log,
+            snapshot_members,
+            members: Vec::new(),
+            role: Role::Follower,
+            leader: None,
+            commit_index: applied,
+            execution: Execution::new(ledger, chain),
+            pool: TxPool::new(config.pool_capacity),
+            last_leader_contact: None,
+            votes: BTreeSet::new(),
+            leader_state: None,
+            incoming: None,
+            halted: false,
+            #[cfg(feature = "fault-injection")]
+            fault: config.fault,
+        };
+        engine.members = engine.members_at(u64::MAX);
+        if !engine.is_member(&engine.me) {
+            engine.role = Role::Observer;
+        }
+        Ok(engine)
+    }
+
+    /// Membership after applying the log's changes up to `index` to the snapshot's membership.
+    fn members_at(&self, index: u64) -> Vec<NodeId> {
+        let mut members = self.snapshot_members.clone();
+        for change in self.log.changes_up_to(index) {
+            match change {
+                ConfigChange::Add(id) if !members.contains(&id) => members.push(id),
+                ConfigChange::Remove(id) => members.retain(|m| *m != id),
+                ConfigChange::Add(_) => {}
+            }
+        }
+        members.sort();
+        members
+    }
+
+    fn is_member(&self, id: &NodeId) -> bool {
+        self.members.contains(id)
+    }
+
+    fn majority(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// Whether this node may start elections.
+    fn can_campaign(&self) -> bool {
+        self.is_member(&self.me) && !self.halted
+    }
+
+    fn applied(&self) -> u64 {
+        self.execution.tip().height
+    }
+
+    fn set_role(&mut self, role: Role, out: &mut Vec<Action<RaftMessage>>) {
+        let changed = self.role != role;
+        self.role = role;
+        if changed || role == Role::Leader {
+            out.push(Action::Event(EngineEvent::RoleChanged {
+                role,
+                round: self.hard.term,
+                leader: self.leader,
+            }));
+        }
+    }
+
+    fn persist_hard(&self, out: &mut Vec<Action<RaftMessage>>) {
+        out.push(Action::Persist(vec![storage::write_hard(&self.hard)]));
+    }
+
+    fn reset_election_timer(&mut self, out: &mut Vec<Action<RaftMessage>>) {
+        if self.can_campaign() {
+            let after = self.rng.range(
+                self.params.election_timeout_min_ms,
+                self.params.election_timeout_max_ms,
+            );
+            out.push(Action::SetTimer {
+                id: ELECTION_TIMER,
+                after,
+            });
+        } else {
+            out.push(Action::CancelTimer(ELECTION_TIMER));
+        }
+    }
+
+    /// Becomes a follower in `term` (persisting the term if it is new).
+    fn become_follower(
+        &mut self,
+        term: u64,
+        leader: Option<NodeId>,
+        out: &mut Vec<Action<RaftMessage>>,
+    ) {
+        if term > self.hard.term {
+            self.hard = HardState {
+                term,
+                voted_for: None,
+            };
+            self.persist_hard(out);
+        }
+        let was_leader = self.role == Role::Leader;
+        let leader_changed = self.leader != leader;
+        self.leader = leader;
+        self.votes.clear();
+        if was_leader {
+            self.leader_state = None;
+            // Blocks this leader built but did not commit may be overwritten by the next leader.
+            self.execution.truncate_above(self.commit_index);
+            for id in [
+                HEARTBEAT_TIMER,
+                BATCH_TIMER,
+                CHECK_QUORUM_TIMER,
+                TRANSFER_TIMER,
+            ] {
+                out.push(Action::CancelTimer(id));
+            }
+        }
+        if leader_changed
+            && let Some(leader) = leader
+            && leader != self.me
+            && !self.pool.is_empty()
+        {
+            out.push(Action::Send {
+                to: leader,
+                msg: RaftMessage::Forward {
+                    term: self.hard.term,
+                    txs: self.pool.candidates(MAX_FORWARD_TXS),
+                },
+            });
+        }
+        let role = if self.is_member(&self.me) {
+            Role::Follower
+        } else {
+            Role::Observer
+        };
+        if self.role != role || leader_changed {
+            self.role = role;
+            out.push(Action::Event(EngineEvent::RoleChanged {
+                role,
+                round: self.hard.term,
+                leader,
+            }));
+        }
+        self.reset_election_timer(out);
+    }
+
+    fn reject_command(&self, reason: impl Into<String>, out: &mut Vec<Action<RaftMessage>>) {
+        out.push(Action::Event(EngineEvent::CommandRejected {
+            reason: reason.into(),
+        }));
+    }
+
+    fn on_message(
+        &mut self,
+        now: Millis,
+        from: NodeId,
+        msg: RaftMessage,
+        out: &mut Vec<Action<RaftMessage>>,
+    ) {
+        match msg {
+            RaftMessage::PreVote {
+                term,
+                last_index,
+                last_term,
+            } => self.on_pre_vote(now, from, term, last_index, last_term, out),
+            RaftMessage::PreVoteResponse { term, granted } => {
+                self.on_pre_vote_response(now, from, term, granted, out)
+            }
+            RaftMessage::Vote {
+                term,
+                last_index,
+                last_term,
+                transfer,
+            } => self.on_vote(now, from, term, last_index, last_term, transfer, out),
+            RaftMessage::VoteResponse { term, granted } => {
+                self.on_vote_response(now, from, term, granted, out)
+            }
+            RaftMessage::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => self.on_append(now, from, term, prev_index, prev_term, entries, commit, out),
+            RaftMessage::AppendResponse {
+                term,
+                success,
+                match_index,
+                conflict,
+            } => self.on_append_response(now, from, term, success, match_index, conflict, out),
+            RaftMessage::Snapshot {
+                term,
+                meta,
+                offset,
+                total,
+                data,
+            } => self.on_snapshot(now, from, term, meta, offset, total, data, out),
+            RaftMessage::SnapshotResponse {
+                term,
+                index,
+                next_offset,
+            } => self.on_snapshot_response(now, from, term, index, next_offset, out),
+            RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term, out),
+            RaftMessage::Forward { term, txs } => {
+                if term <= self.hard.term && self.role == Role::Leader {
+                    self.on_transactions(now, txs, out);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Millis, id: TimerId, out: &mut Vec<Action<RaftMessage>>) {
+        match id {
+            ELECTION_TIMER => self.on_election_timeout(now, out),
+            HEARTBEAT_TIMER => self.on_heartbeat(now, out),
+            BATCH_TIMER => self.on_batch_timer(now, out),
+            CHECK_QUORUM_TIMER => self.on_check_quorum(now, out),
+            TRANSFER_TIMER => self.on_transfer_timeout(out),
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, now: Millis, command: Command, out: &mut Vec<Action<RaftMessage>>) {
+        if self.role != Role::Leader {
+            let leader = self.leader.map_or("unknown".to_string(), |l| l.short());
+            return self.reject_command(format!("not the leader (leader: {leader})"), out);
+        }
+        match command {
+            Command::Propose => self.propose_block(now, true, out),
+            Command::TransferLeadership(target) => self.start_transfer(now, target, out),
+            Command::AddValidator(id) => self.propose_change(now, ConfigChange::Add(id), out),
+            Command::RemoveValidator(id) => self.propose_change(now, ConfigChange::Remove(id), out),
+        }
+    }
+
+    /// The id of the block at the engine's committed tip.
+    pub fn committed_hash(&self) -> Hash {
+        self.execution.tip_hash()
+    }
+}
+
+impl Engine for RaftEngine {
+    type Message = RaftMessage;
+
+    fn handle(
+        &mut self,
+        now: Millis,
+        input: Input<RaftMessage>,
+        out: &mut Vec<Action<RaftMessage>>,
+    ) {
+        match input {
+            Input::Start => {
+                out.push(Action::Event(EngineEvent::MembershipChanged {
+                    members: self.members.clone(),
+                    committed: true,
+                }));
+                self.reset_election_timer(out);
+            }
+            Input::Message { from, msg } => self.on_message(now, from, msg, out),
+            Input::Timer(id) => self.on_timer(now, id, out),
+            Input::Transactions(txs) => self.on_transactions(now, txs, out),
+            Input::BlockMined(_) => {}
+            Input::Command(command) => self.on_command(now, command, out),
+        }
+    }
+
+    fn status(&self) -> EngineStatus {
+        EngineStatus {
+            role: self.role,
+            round: self.hard.term,
+            leader: self.leader,
+            committed_height: self.applied(),
+            last_height: self.log.last_index(),
+            members: self.members.clone(),
+            pending_txs: self.pool.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

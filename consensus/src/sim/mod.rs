@@ -1,0 +1,750 @@
+//! `sim`: a deterministic network of N engines.
+//!
+//! One seeded scheduler orders every event (message deliveries, timers, client transactions,
+//! faults) on a simulated clock. Links delay, reorder, lose and duplicate messages; partitions
+//! start and heal; crashes drop everything an engine did not persist, and restarts build a new
+//! engine from what it did; Byzantine nodes pass their outgoing messages through an
+//! [`adversary::Adversary`]. After every step the [`checker::Checker`] verifies agreement,
+//! validity and durability. A failure carries its seed and the last events; the same seed replays
+//! the same run exactly.
+
+pub mod adversary;
+pub mod bank;
+pub mod checker;
+pub mod network;
+pub mod scenario;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use std::fmt;
+use synod_chain::hash::Hash;
+
+use synod_chain::keys::Address;
+use synod_chain::ledger::{Account, Ledger};
+use synod_chain::store::EngineWrite;
+use synod_chain::{Block, BlockHeader, SignedTransaction};
+
+use crate::engine::{
+    Action, ChainState, Command, Engine, EngineEvent, EngineStatus, Input, Message, Millis, NodeId,
+    Restored, Role, TimerId,
+};
+use crate::rng::DetRng;
+use adversary::Adversary;
+use checker::{Checker, Violation};
+use network::{Network, NetworkConfig};
+
+/// What a new engine is told about its place in the simulated network.
+#[derive(Clone, Debug)]
+pub struct NodeSetup {
+    /// Index of the node in the simulation.
+    pub index: usize,
+    /// Its validator id.
+    pub me: NodeId,
+    /// The genesis validator set.
+    pub validators: Vec<NodeId>,
+    /// Seed for this incarnation's randomness.
+    pub seed: u64,
+    /// The chain's ledger rules.
+    pub ledger: Ledger,
+}
+
+/// A test's hand on the network: sees every message at send time (now, from, to) and returns what
+/// to deliver instead (`None` drops it). Lets a script reproduce an exact interleaving.
+pub type Interceptor<M> = Box<dyn FnMut(Millis, usize, usize, M) -> Option<M>>;
+
+/// Builds an engine for a node, fresh or from its persisted state.
+pub type EngineFactory<E> = Box<dyn Fn(&NodeSetup, Restored) -> Result<E, String>>;
+
+/// A node's durable chain: what its store would hold.
+#[derive(Clone, Debug)]
+struct DurableChain {
+    tip: BlockHeader,
+    accounts: BTreeMap<Address, Account>,
+    blocks: BTreeMap<u64, Block>,
+}
+
+struct SimNode<E: Engine> {
+    id: NodeId,
+    engine: Option<E>,
+    engine_state: BTreeMap<Vec<u8>, Vec<u8>>,
+    chain: DurableChain,
+    timers: HashMap<TimerId, u64>,
+    incarnation: u64,
+    /// Crash after this many more actions of the next step (crash between two writes).
+    crash_after_actions: Option<usize>,
+    adversary: Option<Box<dyn Adversary<E::Message>>>,
+}
+
+enum EventKind<M> {
+    Deliver {
+        to: usize,
+        from: usize,
+        msg: M,
+    },
+    Timer {
+        node: usize,
+        id: TimerId,
+        generation: u64,
+        incarnation: u64,
+    },
+    Transactions {
+        node: usize,
+        txs: Vec<SignedTransaction>,
+    },
+    Command {
+        node: usize,
+        command: Command,
+    },
+}
+
+/// Clients resubmit a transaction that has not committed after this long (mempools are
+/// volatile: a transaction gossiped while its future leader was down is otherwise lost).
+const CLIENT_RETRY_MS: Millis = 1_000;
+
+/// One line of the trace kept for failure reports.
+#[derive(Clone, Debug)]
+struct TraceLine {
+    time: Millis,
+    node: usize,
+    what: String,
+}
+
+/// A failed run: the seed that replays it, the broken invariant and the events before it.
+#[derive(Clone, Debug)]
+pub struct SimFailure {
+    /// The run's seed.
+    pub seed: u64,
+    /// Simulated time of the failure.
+    pub time: Millis,
+    /// What broke.
+    pub violation: Violation,
+    /// The last events before it, oldest first.
+    pub trace: Vec<String>,
+}
+
+impl fmt::Display for SimFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} violated at t={}ms: {}",
+            self.violation.kind, self.time, self.violation.detail
+        )?;
+        writeln!(f, "replay with SYNOD_SEED={}", self.seed)?;
+        writeln!(f, "last events:")?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a simulation is set up.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seed of the scheduler, the network and every engine.
+    pub seed: u64,
+    /// Number of validators.
+    pub nodes: usize,
+    /// Link behaviour.
+    pub network: NetworkConfig,
+    /// Trace lines kept for failure reports.
+    pub trace_len: usize,
+}
+
+impl SimConfig {
+    /// `nodes` validators, a fast clean network, seed `seed`.
+    pub fn new(seed: u64, nodes: usize) -> Self {
+        SimConfig {
+            seed,
+            nodes,
+            network: NetworkConfig::default(),
+            trace_len: 48,
+        }
+    }
+}
+
+/// A simulation of `E` engines.
+pub struct Sim<E: Engine> {
+    config: SimConfig,
+    rng: DetRng,
+    now: Millis,
+    seq: u64,
+    queue: BTreeMap<(Millis, u64), EventKind<E::Message>>,
+    nodes: Vec<SimNode<E>>,
+    ids: Vec<NodeId>,
+    factory: EngineFactory<E>,
+    ledger: Ledger,
+    network: Network,
+    checker: Checker,
+    clients: bank::Clients,
+    trace: VecDeque<TraceLine>,
+    events: Vec<(Millis, usize, EngineEvent)>,
+    /// Every commit: (time, node, height).
+    commit_log: Vec<(Millis, usize, u64)>,
+    interceptor: Option<Interceptor<E::Message>>,
+    /// Submitted transactions not yet committed, with when they were last sent.
+    outstanding: BTreeMap<Hash, (Millis, SignedTransaction)>,
+    /// Which node led each round (election safety: at most one).
+    leaders: HashMap<u64, usize>,
+    steps: u64,
+}
+
+impl<E: Engine> Sim<E> {
+    /// A network of `config.nodes` engines built by `factory`, all started at time 0.
+    pub fn new(config: SimConfig, factory: EngineFactory<E>) -> Result<Self, SimFailure> {
+        let fixture = bank::fixture();
+        let ids: Vec<NodeId> = (0..config.nodes)
+            .map(|i| bank::validator_key(i).public())
+            .collect();
+        let genesis = fixture.genesis.block.header;
+        let chain = DurableChain {
+            tip: genesis,
+            accounts: fixture.genesis.accounts.clone(),
+            blocks: BTreeMap::new(),
+        };
+        let nodes = ids
+            .iter()
+            .map(|id| SimNode {
+                id: *id,
+                engine: None,
+                engine_state: BTreeMap::new(),
+                chain: chain.clone(),
+                timers: HashMap::new(),
+                incarnation: 0,
+                crash_after_actions: None,
+                adversary: None,
+            })
+            .collect();
+        let checker = Checker::new(
+            config.nodes,
+            fixture.ledger.clone(),
+            genesis,
+            fixture.genesis.accounts.clone(),
+        );
+        let mut sim = Sim {
+            rng: DetRng::new(config.seed),
+            network: Network::new(config.network.clone()),
+            config,
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes,
+            ids,
+            factory,
+            ledger: fixture.ledger.clone(),
+            checker,
+            clients: bank::Clients::new(),
+            trace: VecDeque::new(),
+            events: Vec::new(),
+            commit_log: Vec::new(),
+            interceptor: None,
+            leaders: HashMap::new(),
+            outstanding: BTreeMap::new(),
+            steps: 0,
+        };
+        for i in 0..sim.nodes.len() {
+            sim.start_node(i)?;
+        }
+        Ok(sim)
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    /// Simulated time.
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the simulation has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Validator id of node `i`.
+    pub fn id(&self, i: usize) -> NodeId {
+        self.ids[i]
+    }
+
+    /// Index of the node with id `id`.
+    pub fn index_of(&self, id: &NodeId) -> Option<usize> {
+        self.ids.iter().position(|x| x == id)
+    }
+
+    /// Whether node `i` is running.
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].engine.is_some()
+    }
+
+    /// Node `i`'s engine status, if it is running.
+    pub fn status(&self, i: usize) -> Option<EngineStatus> {
+        self.nodes[i].engine.as_ref().map(Engine::status)
+    }
+
+    /// Node `i`'s durable chain height.
+    pub fn height(&self, i: usize) -> u64 {
+        self.nodes[i].chain.tip.height
+    }
+
+    /// Node `i`'s durable chain tip.
+    pub fn tip(&self, i: usize) -> BlockHeader {
+        self.nodes[i].chain.tip
+    }
+
+    /// The block node `i` stored at `height`, if it has it (snapshots leave gaps).
+    pub fn block(&self, i: usize, height: u64) -> Option<&Block> {
+        self.nodes[i].chain.blocks.get(&height)
+    }
+
+    /// Node `i`'s accounts.
+    pub fn accounts(&self, i: usize) -> &BTreeMap<Address, Account> {
+        &self.nodes[i].chain.accounts
+    }
+
+    /// The checker.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// Engine events seen so far: (time, node, event).
+    pub fn events(&self) -> &[(Millis, usize, EngineEvent)] {
+        &self.events
+    }
+
+    /// Every commit so far: (time, node, height).
+    pub fn commit_log(&self) -> &[(Millis, usize, u64)] {
+        &self.commit_log
+    }
+
+    /// Steps executed so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The running node that leads with the highest round, if any.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.nodes.len())
+            .filter_map(|i| self.status(i).map(|s| (i, s)))
+            .filter(|(_, s)| s.role == Role::Leader)
+            .max_by_key(|(_, s)| s.round)
+            .map(|(i, _)| i)
+    }
+
+    /// Highest durable height among running nodes.
+    pub fn max_height(&self) -> u64 {
+        (0..self.nodes.len())
+            .filter(|i| self.is_up(*i))
+            .map(|i| self.height(i))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Network links, for faults.
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.network
+    }
+
+    /// Makes node `i` Byzantine: its outgoing messages pass through `adversary`, and its commits
+    /// are exempt from agreement.
+    pub fn set_adversary(&mut self, i: usize, adversary: Box<dyn Adversary<E::Message>>) {
+        self.nodes[i].adversary = Some(adversary);
+        self.checker.set_byzantine(i);
+    }
+
+    /// Installs (or with `None` removes) a network interceptor.
+    pub fn set_interceptor(&mut self, interceptor: Option<Interceptor<E::Message>>) {
+        self.interceptor = interceptor;
+    }
+
+    /// Runs in small steps until `done` holds, failing with a liveness violation at `deadline`.
+    pub fn run_until_true(
+        &mut self,
+        deadline: Millis,
+        what: &str,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Result<(), SimFailure> {
+        while !done(self) {
+            if self.now >= deadline {
+                return Err(self.failure(Violation::new(
+                    "liveness",
+                    format!("{what}: not reached by t={deadline}ms"),
+                )));
+            }
+            let next = (self.now + 5).min(deadline);
+            self.run_until(next)?;
+        }
+        Ok(())
+    }
+
+    fn failure(&self, violation: Violation) -> SimFailure {
+        SimFailure {
+            seed: self.config.seed,
+            time: self.now,
+            violation,
+            trace: self
+                .trace
+                .iter()
+                .map(|l| format!("t={:>6} node {} {}", l.time, l.node, l.what))
+                .collect(),
+        }
+    }
+
+    fn record(&mut self, node: usize, what: impl FnOnce() -> String) {
+        if self.config.trace_len == 0 {
+            return;
+        }
+        if self.trace.len() == self.config.trace_len {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(TraceLine {
+            time: self.now,
+            node,
+            what: what(),
+        });
+    }
+
+    fn schedule(&mut self, at: Millis, event: EventKind<E::Message>) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), event);
+    }
+
+    fn start_node(&mut self, i: usize) -> Result<(), SimFailure> {
+        let node = &mut self.nodes[i];
+        node.incarnation += 1;
+        let setup = NodeSetup {
+            index: i,
+            me: node.id,
+            validators: self.ids.clone(),
+            seed: self.config.seed ^ ((i as u64 + 1) << 32) ^ node.incarnation,
+            ledger: self.ledger.clone(),
+        };
+        let restored = Restored {
+            engine_state: node.engine_state.clone(),
+            chain: ChainState {
+                tip: node.chain.tip,
+                accounts: node.chain.accounts.clone(),
+            },
+        };
+        let engine = (self.factory)(&setup, restored).map_err(|e| {
+            self.failure(Violation::new(
+                "durability",
+                format!("node {i} failed to restart: {e}"),
+            ))
+        })?;
+        self.nodes[i].engine = Some(engine);
+        self.record(i, || "start".into());
+        self.input(i, Input::Start)
+    }
+
+    /// Crashes node `i`: its engine, timers and unpersisted state are gone.
+    pub fn crash(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if node.engine.take().is_some() {
+            node.timers.clear();
+            node.crash_after_actions = None;
+            self.record(i, || "crash".into());
+        }
+    }
+
+    /// Crashes node `i` after it has executed `actions` more actions of its next step: between
+    /// two persistence writes, or between a write and the message it allowed.
+    pub fn crash_after_actions(&mut self, i: usize, actions: usize) {
+        self.nodes[i].crash_after_actions = Some(actions);
+    }
+
+    /// Restarts node `i` from its persisted state.
+    pub fn restart(&mut self, i: usize) -> Result<(), SimFailure> {
+        if self.nodes[i].engine.is_none() {
+            self.start_node(i)?;
+        }
+        Ok(())
+    }
+
+    /// Hands `count` new client transactions to every running node (as gossip would), each after
+    /// its own network delay, along with any earlier ones that have waited too long to commit
+    /// (clients retry). Returns how many new ones were submitted.
+    pub fn submit(&mut self, count: usize) -> usize {
+        let fresh = self.clients.next(count);
+        self.checker.on_submit(&fresh);
+        let submitted = fresh.len();
+        let now = self.now;
+        for tx in &fresh {
+            self.outstanding.insert(tx.id(), (now, tx.clone()));
+        }
+        let mut txs = fresh;
+        for (sent, tx) in self.outstanding.values_mut() {
+            if now.saturating_sub(*sent) >= CLIENT_RETRY_MS && txs.len() < 4 * count.max(500) {
+                *sent = now;
+                txs.push(tx.clone());
+            }
+        }
+        if txs.is_empty() {
+            return 0;
+        }
+        for i in 0..self.nodes.len() {
+            let delay = self.network.config.base_delay_ms
+                + self.rng.range(0, self.network.config.jitter_ms);
+            self.schedule(
+                self.now + delay,
+                EventKind::Transactions {
+                    node: i,
+                    txs: txs.clone(),
+                },
+            );
+        }
+        submitted
+    }
+
+    /// Delivers an operator command to node `i` now.
+    pub fn command(&mut self, i: usize, command: Command) {
+        self.schedule(self.now, EventKind::Command { node: i, command });
+    }
+
+    /// Runs until simulated time `until` (or the queue empties), checking after every step.
+    pub fn run_until(&mut self, until: Millis) -> Result<(), SimFailure> {
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > until {
+                break;
+            }
+            let ((at, _), event) = entry.remove_entry();
+            self.now = at;
+            self.steps += 1;
+            self.step(event)?;
+        }
+        self.now = self.now.max(until);
+        Ok(())
+    }
+
+    fn step(&mut self, event: EventKind<E::Message>) -> Result<(), SimFailure> {
+        match event {
+            EventKind::Deliver { to, from, msg } => {
+                if self.nodes[to].engine.is_none() {
+                    return Ok(());
+                }
+                self.record(to, || format!("<- {from} {}", msg.kind()));
+                let from = self.ids[from];
+                self.input(to, Input::Message { from, msg })
+            }
+            EventKind::Timer {
+                node,
+                id,
+                generation,
+                incarnation,
+            } => {
+                let n = &self.nodes[node];
+                if n.engine.is_none()
+                    || n.incarnation != incarnation
+                    || n.timers.get(&id) != Some(&generation)
+                {
+                    return Ok(());
+                }
+                self.nodes[node].timers.remove(&id);
+                self.record(node, || format!("timer {}", id.0));
+                self.input(node, Input::Timer(id))
+            }
+            EventKind::Transactions { node, txs } => {
+                if self.nodes[node].engine.is_none() {
+                    return Ok(());
+                }
+                self.input(node, Input::Transactions(txs))
+            }
+            EventKind::Command { node, command } => {
+                if self.nodes[node].engine.is_none() {
+                    return Ok(());
+                }
+                self.record(node, || format!("command {command:?}"));
+                self.input(node, Input::Command(command))
+            }
+        }
+    }
+
+    /// Feeds one input to node `i` and executes its actions in order.
+    fn input(&mut self, i: usize, input: Input<E::Message>) -> Result<(), SimFailure> {
+        let mut actions = Vec::new();
+        let now = self.now;
+        match self.nodes[i].engine.as_mut() {
+            Some(engine) => engine.handle(now, input, &mut actions),
+            None => return Ok(()),
+        }
+        for action in actions {
+            if let Some(left) = self.nodes[i].crash_after_actions.as_mut() {
+                if *left == 0 {
+                    self.crash(i);
+                    return Ok(());
+                }
+                *left -= 1;
+            }
+            self.execute(i, action)?;
+        }
+        Ok(())
+    }
+
+    fn apply_writes(&mut self, i: usize, writes: &[EngineWrite]) {
+        let state = &mut self.nodes[i].engine_state;
+        for write in writes {
+            match write {
+                EngineWrite::Put(k, v) => {
+                    state.insert(k.clone(), v.clone());
+                }
+                EngineWrite::Delete(k) => {
+                    state.remove(k);
+                }
+                EngineWrite::DeleteRange(from, to) => {
+                    let keys: Vec<Vec<u8>> = state
+                        .range(from.clone()..to.clone())
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in keys {
+                        state.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, from: usize, to: usize, msg: E::Message) {
+        let now = self.now;
+        let outgoing = match self.nodes[from].adversary.as_mut() {
+            Some(adversary) => adversary.outgoing(&mut self.rng, now, self.ids[to], msg),
+            None => vec![adversary::Outgoing { delay: 0, msg }],
+        };
+        for out in outgoing {
+            let out = match self.interceptor.as_mut() {
+                Some(intercept) => match intercept(now, from, to, out.msg) {
+                    Some(msg) => adversary::Outgoing {
+                        delay: out.delay,
+                        msg,
+                    },
+                    None => continue,
+                },
+                None => out,
+            };
+            for delay in self.network.route(&mut self.rng, from, to) {
+                self.schedule(
+                    now + out.delay + delay,
+                    EventKind::Deliver {
+                        to,
+                        from,
+                        msg: out.msg.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn execute(&mut self, i: usize, action: Action<E::Message>) -> Result<(), SimFailure> {
+        match action {
+            Action::Send { to, msg } => {
+                if let Some(j) = self.index_of(&to)
+                    && j != i
+                {
+                    self.send(i, j, msg);
+                }
+            }
+            Action::Broadcast(msg) => {
+                for j in (0..self.nodes.len()).filter(|j| *j != i) {
+                    self.send(i, j, msg.clone());
+                }
+            }
+            Action::SetTimer { id, after } => {
+                let node = &mut self.nodes[i];
+                let generation = node.timers.get(&id).map_or(1, |g| g + 1);
+                node.timers.insert(id, generation);
+                let incarnation = node.incarnation;
+                self.schedule(
+                    self.now + after,
+                    EventKind::Timer {
+                        node: i,
+                        id,
+                        generation,
+                        incarnation,
+                    },
+                );
+            }
+            Action::CancelTimer(id) => {
+                self.nodes[i].timers.remove(&id);
+            }
+            Action::Persist(writes) => self.apply_writes(i, &writes),
+            Action::Commit(committed) => {
+                self.record(i, || {
+                    format!(
+                        "commit {} ({} txs) {}",
+                        committed.block.header.height,
+                        committed.block.txs.len(),
+                        committed.block.hash().short()
+                    )
+                });
+                let now = self.now;
+                self.checker
+                    .on_commit(now, i, &committed.block)
+                    .map_err(|v| self.failure(v))?;
+                self.apply_writes(i, &committed.persist);
+                self.commit_log
+                    .push((now, i, committed.block.header.height));
+                for tx in &committed.block.txs {
+                    self.outstanding.remove(&tx.id());
+                }
+                let chain = &mut self.nodes[i].chain;
+                for (address, change) in &committed.changes.accounts {
+                    if change.after == Account::default() {
+                        chain.accounts.remove(address);
+                    } else {
+                        chain.accounts.insert(*address, change.after);
+                    }
+                }
+                chain.tip = committed.block.header;
+                chain
+                    .blocks
+                    .insert(committed.block.header.height, committed.block);
+            }
+            Action::InstallSnapshot(snapshot) => {
+                self.record(i, || format!("install snapshot {}", snapshot.header.height));
+                self.checker
+                    .on_snapshot(i, &snapshot.header, &snapshot.accounts)
+                    .map_err(|v| self.failure(v))?;
+                self.apply_writes(i, &snapshot.persist);
+                let chain = &mut self.nodes[i].chain;
+                chain.tip = snapshot.header;
+                chain.accounts = snapshot.accounts;
+            }
+            Action::RequestSync { from, height } => {
+                self.record(i, || {
+                    format!("sync request from {} at {height}", from.short())
+                });
+            }
+            Action::Event(event) => {
+                if let EngineEvent::Divergence { height, detail } = &event
+                    && self.nodes[i].adversary.is_none()
+                {
+                    return Err(self.failure(Violation::new(
+                        "validity",
+                        format!("node {i} diverged at {height}: {detail}"),
+                    )));
+                }
+                if let EngineEvent::RoleChanged { role, round, .. } = &event {
+                    self.record(i, || format!("{} in round {round}", role.as_str()));
+                    if *role == Role::Leader && self.nodes[i].adversary.is_none() {
+                        match self.leaders.insert(*round, i) {
+                            Some(other) if other != i => {
+                                return Err(self.failure(Violation::new(
+                                    "election safety",
+                                    format!("nodes {other} and {i} both led round {round}"),
+                                )));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                self.events.push((self.now, i, event));
+            }
+        }
+        Ok(())
+    }
+}
