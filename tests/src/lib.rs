@@ -27,3 +27,5 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+pub mod raft_sim;

@@ -187,11 +187,11 @@ fn print_block(block: &Block) {
             table.row([
                 i.to_string(),
                 tx.id().short(),
-                tx.tx.sender().short(),
-                tx.tx.to.short(),
-                tx.tx.amount.to_string(),
-                tx.tx.fee.to_string(),
-                tx.tx.nonce.to_string(),
+                tx.tx().sender().short(),
+                tx.tx().to.short(),
+                tx.tx().amount.to_string(),
+                tx.tx().fee.to_string(),
+                tx.tx().nonce.to_string(),
             ]);
         }
         println!("\n{}", table.render());
