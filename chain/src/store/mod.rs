@@ -64,6 +64,8 @@ struct Meta {
     finalized: u64,
     /// Transactions of canonical blocks up to here are in the `tx_index` table.
     indexed: u64,
+    /// A snapshot was installed at this height: blocks below it may be missing.
+    base: u64,
 }
 
 /// What the store keeps in memory, behind one lock that also serializes writers.
@@ -155,9 +157,9 @@ impl Store {
         let reader = store.reader()?;
         let mut recent = HashMap::new();
         for height in meta.indexed + 1..=meta.tip.height {
-            let block = reader
-                .block_at(height)?
-                .ok_or_else(|| StoreError::corrupt("canonical", height, "missing"))?;
+            let Some(block) = reader.block_at(height)? else {
+                continue;
+            };
             for (i, id) in block.tx_ids().into_iter().enumerate() {
                 recent.insert(id, (height, i as u32));
             }
@@ -190,6 +192,18 @@ impl Store {
     /// The highest block that can never be rewound.
     pub fn finalized_height(&self) -> u64 {
         self.meta().finalized
+    }
+
+    /// Height of the last installed snapshot (0 if none): blocks below it may be missing.
+    pub fn base_height(&self) -> u64 {
+        self.meta().base
+    }
+
+    /// Every non-zero account, in address order.
+    pub fn accounts(
+        &self,
+    ) -> Result<Vec<(crate::keys::Address, crate::ledger::Account)>, StoreError> {
+        self.reader()?.accounts()
     }
 
     /// Canonical blocks whose transactions are indexed in the table (the rest are in memory).
@@ -275,17 +289,19 @@ fn read_meta(db: &Database) -> Result<Option<Meta>, StoreError> {
         let bytes = value.ok_or_else(|| StoreError::corrupt("meta", key, "missing"))?;
         codec::decode(&bytes, 1024).map_err(|e| StoreError::decode("meta", key, e))
     }
+    // Heights added by later versions of the layout; absent means 0.
+    fn counter(value: Option<Vec<u8>>, key: &'static str) -> Result<u64, StoreError> {
+        value.map_or(Ok(0), |bytes| {
+            codec::decode(&bytes, 8).map_err(|e| StoreError::decode("meta", key, e))
+        })
+    }
     Ok(Some(Meta {
         genesis_hash: field(get(META_GENESIS)?, META_GENESIS)?,
         chain_id: field(get(META_CHAIN_ID)?, META_CHAIN_ID)?,
         tip: field(get(META_TIP)?, META_TIP)?,
         finalized: field(get(META_FINALIZED)?, META_FINALIZED)?,
-        indexed: match get(META_INDEXED)? {
-            Some(bytes) => {
-                codec::decode(&bytes, 8).map_err(|e| StoreError::decode("meta", META_INDEXED, e))?
-            }
-            None => 0,
-        },
+        indexed: counter(get(META_INDEXED)?, META_INDEXED)?,
+        base: counter(get(META_BASE)?, META_BASE)?,
     }))
 }
 

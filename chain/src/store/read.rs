@@ -31,6 +31,8 @@ pub struct TxLocation {
 /// A read-only snapshot of the store.
 pub struct StoreReader {
     pub(super) txn: ReadTransaction,
+    /// Blocks at or below this height may be missing (a snapshot stood in for them).
+    base: u64,
     accounts: ReadOnlyTable<&'static [u8; 20], (u64, u64)>,
 }
 
@@ -39,7 +41,12 @@ impl Store {
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         let txn = self.db.begin_read()?;
         let accounts = txn.open_table(ACCOUNTS)?;
-        Ok(StoreReader { txn, accounts })
+        let base = self.base_height();
+        Ok(StoreReader {
+            txn,
+            base,
+            accounts,
+        })
     }
 
     /// The header of block `hash`, if stored.
@@ -120,15 +127,19 @@ impl StoreReader {
         Ok(Some(header))
     }
 
-    /// Block `hash`, its body checked against the header's tx root.
+    /// Block `hash`, its body checked against the header's tx root. `None` if it is not stored,
+    /// or if only its header is (below a snapshot).
     pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
         let Some(header) = self.header(hash)? else {
             return Ok(None);
         };
         let table = self.txn.open_table(BODIES)?;
-        let bytes = table
-            .get(&hash.0)?
-            .ok_or_else(|| StoreError::corrupt("bodies", hash, "header without body"))?;
+        let Some(bytes) = table.get(&hash.0)? else {
+            if header.height <= self.base {
+                return Ok(None);
+            }
+            return Err(StoreError::corrupt("bodies", hash, "header without body"));
+        };
         let txs: Vec<SignedTransaction> = codec::decode(bytes.value(), MAX_BLOCK_BYTES)
             .map_err(|e| StoreError::decode("bodies", hash, e))?;
         let block = Block { header, txs };
@@ -155,13 +166,18 @@ impl StoreReader {
         }
     }
 
-    /// The canonical block at `height`.
+    /// The canonical block at `height` (`None` above the tip, or below a snapshot).
     pub fn block_at(&self, height: u64) -> Result<Option<Block>, StoreError> {
         match self.hash_at(height)? {
-            Some(hash) => self
-                .block(&hash)?
-                .ok_or_else(|| StoreError::corrupt("canonical", height, "points at no block"))
-                .map(Some),
+            Some(hash) => match self.block(&hash)? {
+                Some(block) => Ok(Some(block)),
+                None if height <= self.base => Ok(None),
+                None => Err(StoreError::corrupt(
+                    "canonical",
+                    height,
+                    "points at no block",
+                )),
+            },
             None => Ok(None),
         }
     }

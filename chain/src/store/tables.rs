@@ -33,3 +33,4 @@ pub(crate) const META_CHAIN_ID: &str = "chain_id";
 pub(crate) const META_TIP: &str = "tip";
 pub(crate) const META_FINALIZED: &str = "finalized_height";
 pub(crate) const META_INDEXED: &str = "tx_indexed_height";
+pub(crate) const META_BASE: &str = "snapshot_base";

@@ -378,3 +378,80 @@ fn tx_index_serves_lookups_before_and_after_merging_and_across_reopen() {
     assert!(store.transaction(&blocks[1].txs[1].id()).unwrap().is_some());
     store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
 }
+
+#[test]
+fn snapshot_install_replaces_state_and_leaves_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let fx = fixture();
+    // A second store runs ahead; the first installs its state at height 4 as a snapshot.
+    let ahead = Store::open(&dir.path().join("ahead"), &fx.genesis).unwrap();
+    for nonce in 0..4 {
+        commit(
+            &fx,
+            &ahead,
+            vec![fx.transfer(0, 1, 3, 0, nonce)],
+            Finality::Final,
+        );
+    }
+    let store = Store::open(&path, &fx.genesis).unwrap();
+    let b1 = commit(
+        &fx,
+        &store,
+        vec![fx.transfer(0, 1, 3, 0, 0)],
+        Finality::Final,
+    );
+    let header = ahead.header_at(4).unwrap().unwrap();
+    let accounts: std::collections::BTreeMap<_, _> =
+        ahead.accounts().unwrap().into_iter().collect();
+    store
+        .install_snapshot(
+            &header,
+            &accounts,
+            b"proof",
+            &[EngineWrite::Put(b"k".to_vec(), b"v".to_vec())],
+        )
+        .unwrap();
+    assert_eq!(store.tip().height, 4);
+    assert_eq!(store.base_height(), 4);
+    assert_eq!(store.engine_get(b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(store.account(&fx.addresses[0]).unwrap().nonce, 4);
+    assert!(
+        store.block_at(3).unwrap().is_none(),
+        "heights in the gap have no block"
+    );
+    assert_eq!(store.block_at(1).unwrap().unwrap(), b1);
+    assert!(store.transaction(&b1.txs[0].id()).unwrap().is_some());
+    // The chain continues on top of the snapshot, and survives a reopen.
+    let b5 = {
+        let reader = ahead.reader().unwrap();
+        let built = fx
+            .ledger
+            .build_block(
+                &reader,
+                &header,
+                &BlockTemplate {
+                    proposer: fx.keys[3].public(),
+                    timestamp_ms: header.timestamp_ms + 1,
+                    seal: Seal::default(),
+                    max_txs: 10,
+                },
+                vec![fx.transfer(1, 2, 1, 0, 0)],
+            )
+            .unwrap();
+        store
+            .commit_block(&built.block, &built.changes, &[], Finality::Final, &[])
+            .unwrap();
+        built.block
+    };
+    store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+    drop(store);
+    let store = Store::open(&path, &fx.genesis).unwrap();
+    assert_eq!(store.tip().hash, b5.hash());
+    let report = store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+    assert!(!report.replayed);
+    assert!(matches!(
+        store.install_snapshot(&header, &accounts, &[], &[]),
+        Err(StoreError::NotOnTip { .. })
+    ));
+}

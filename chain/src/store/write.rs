@@ -147,12 +147,14 @@ pub(super) fn initialize(db: &Database, genesis: &GenesisState) -> Result<Meta, 
         tip: ChainTip { height: 0, hash },
         finalized: 0,
         indexed: 0,
+        base: 0,
     };
     put_meta(&txn, META_GENESIS, &meta.genesis_hash)?;
     put_meta(&txn, META_CHAIN_ID, &meta.chain_id)?;
     put_meta(&txn, META_TIP, &meta.tip)?;
     put_meta(&txn, META_FINALIZED, &meta.finalized)?;
     put_meta(&txn, META_INDEXED, &meta.indexed)?;
+    put_meta(&txn, META_BASE, &meta.base)?;
     // The schema version goes in last: a database without it is treated as uninitialized.
     put_meta(&txn, META_SCHEMA, &SCHEMA_VERSION)?;
     txn.commit()?;
@@ -256,6 +258,64 @@ impl Store {
         for (i, id) in ids.into_iter().enumerate() {
             state.recent.insert(id, (header.height, i as u32));
         }
+        Ok(tip)
+    }
+
+    /// Replaces the chain state with a snapshot taken at `header` (a Raft InstallSnapshot): the
+    /// accounts are replaced wholesale, `header` becomes the final tip, and the blocks between the
+    /// old tip and it are missing (a snapshot stands in for them). One durable transaction,
+    /// together with `engine` writes.
+    pub fn install_snapshot(
+        &self,
+        header: &BlockHeader,
+        accounts: &std::collections::BTreeMap<Address, Account>,
+        proof: &[u8],
+        engine: &[EngineWrite],
+    ) -> Result<ChainTip, StoreError> {
+        // Index what is pending first, so nothing below the new base is left unindexed.
+        self.index_transactions(u64::MAX)?;
+        let mut state = self.lock();
+        let hash = header.hash();
+        if header.height <= state.meta.tip.height {
+            return Err(StoreError::NotOnTip {
+                height: header.height,
+                hash,
+                tip_height: state.meta.tip.height,
+                tip_hash: state.meta.tip.hash,
+            });
+        }
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "finality proof",
+                len: proof.len(),
+                limit: MAX_PROOF_BYTES,
+            });
+        }
+        let txn = begin(&self.db, Durability::Immediate)?;
+        txn.delete_table(ACCOUNTS)?;
+        write_accounts(&txn, accounts)?;
+        txn.open_table(HEADERS)?
+            .insert(&hash.0, header.encode().as_slice())?;
+        if !proof.is_empty() {
+            txn.open_table(PROOFS)?.insert(&hash.0, proof)?;
+        }
+        txn.open_table(CANONICAL)?.insert(header.height, &hash.0)?;
+        prune_undo(&txn, header.height)?;
+        let tip = ChainTip {
+            height: header.height,
+            hash,
+        };
+        put_meta(&txn, META_TIP, &tip)?;
+        put_meta(&txn, META_FINALIZED, &header.height)?;
+        put_meta(&txn, META_INDEXED, &header.height)?;
+        put_meta(&txn, META_BASE, &header.height)?;
+        apply_engine_writes(&txn, engine)?;
+        txn.commit()?;
+        state.meta.tip = tip;
+        state.meta.finalized = header.height;
+        state.meta.indexed = header.height;
+        state.meta.base = header.height;
+        state.recent.clear();
         Ok(tip)
     }
 
