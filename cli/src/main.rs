@@ -3,6 +3,7 @@
 //! non-zero exit.
 
 mod commands;
+mod procs;
 mod table;
 
 use std::process::ExitCode;

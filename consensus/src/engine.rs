@@ -80,6 +80,9 @@ pub struct CommittedBlock {
     pub finality: Finality,
     /// Engine-state writes to make durable atomically with the block.
     pub persist: Vec<EngineWrite>,
+    /// The engine's own durable log can replay this commit after a crash, so the driver need not
+    /// fsync the block itself (it still must, if `persist` is not empty).
+    pub replayable: bool,
 }
 
 /// The ledger's state at one block, replacing the driver's chain state wholesale (a Raft

@@ -37,6 +37,21 @@ pub struct NodeConfig {
     /// Log filter (`info`, `synod=debug`, ...).
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// `validator` (the key must be a genesis validator) or `observer` (follows the chain
+    /// without voting).
+    #[serde(default)]
+    pub role: NodeRole,
+}
+
+/// How a node takes part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// Votes; its key must be a validator of the genesis.
+    #[default]
+    Validator,
+    /// Follows the chain by syncing blocks; never votes.
+    Observer,
 }
 
 fn default_data_dir() -> PathBuf {

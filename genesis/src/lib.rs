@@ -11,7 +11,7 @@ pub mod testnet;
 pub mod time;
 
 pub use error::{FieldError, GenesisError};
-pub use home::{Home, LoadedHome, NodeConfig};
+pub use home::{Home, LoadedHome, NodeConfig, NodeRole};
 pub use params::{EngineConfig, PbftParams, PowParams, RaftParams};
 pub use spec::{Genesis, InitialAccount, Validator};
 pub use testnet::{EngineKind, TestnetManifest, TestnetOptions};

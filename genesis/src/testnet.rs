@@ -304,6 +304,7 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
                 .collect(),
             data_dir: PathBuf::from("data"),
             log_level: "info".into(),
+            role: crate::home::NodeRole::Validator,
         };
         home.save_config(&config)?;
         write_key_file(&home.dir.join(KEY_FILE), key)

@@ -29,3 +29,4 @@ impl Drop for ChildGuard {
 }
 
 pub mod raft_sim;
+pub mod testnet;

@@ -30,7 +30,7 @@ pub use check::ChainReport;
 pub use error::StoreError;
 pub use read::{EngineEntries, StoreReader, TxLocation};
 pub use tables::SCHEMA_VERSION;
-pub use write::EngineWrite;
+pub use write::{CommitDurability, EngineWrite};
 
 use crate::codec;
 use crate::genesis_state::GenesisState;

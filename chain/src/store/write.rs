@@ -19,6 +19,17 @@ use crate::tx::SignedTransaction;
 /// bounded even if nobody calls [`Store::index_transactions`].
 const MAX_UNINDEXED_BLOCKS: u64 = 1024;
 
+/// Whether a block commit waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitDurability {
+    /// fsynced before the call returns: the block survives any crash after it.
+    Immediate,
+    /// Written but not fsynced; made durable by the next immediate write. For engines whose own
+    /// durable log can replay the commit after a crash (Raft's log is on a majority of disks), so
+    /// the block need not cost a second fsync. After a crash the store holds a consistent prefix.
+    Deferred,
+}
+
 /// One change to the engine-state table, applied atomically with the others in its batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineWrite {
@@ -173,6 +184,27 @@ impl Store {
         finality: Finality,
         engine: &[EngineWrite],
     ) -> Result<ChainTip, StoreError> {
+        self.commit_block_with(
+            block,
+            changes,
+            proof,
+            finality,
+            engine,
+            CommitDurability::Immediate,
+        )
+    }
+
+    /// [`Store::commit_block`] with a choice of durability. Engine-state writes are never
+    /// deferred: with any, the commit is immediate.
+    pub fn commit_block_with(
+        &self,
+        block: &Block,
+        changes: &StateChanges,
+        proof: &[u8],
+        finality: Finality,
+        engine: &[EngineWrite],
+        durability: CommitDurability,
+    ) -> Result<ChainTip, StoreError> {
         if self.tx_backlog() >= MAX_UNINDEXED_BLOCKS {
             self.index_transactions(MAX_UNINDEXED_BLOCKS)?;
         }
@@ -210,7 +242,11 @@ impl Store {
             });
         }
 
-        let txn = begin(&self.db, Durability::Immediate)?;
+        let durability = match durability {
+            CommitDurability::Deferred if engine.is_empty() => Durability::None,
+            _ => Durability::Immediate,
+        };
+        let txn = begin(&self.db, durability)?;
         txn.open_table(HEADERS)?
             .insert(&hash.0, header.encode().as_slice())?;
         txn.open_table(BODIES)?.insert(&hash.0, body.as_slice())?;

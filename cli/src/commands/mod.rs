@@ -1,8 +1,12 @@
 //! The subcommands and their dispatch.
 
+mod bench;
+mod chain;
 mod genesis;
 mod inspect;
 mod keygen;
+mod node;
+mod target;
 mod testnet;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +31,21 @@ enum Command {
     Testnet(testnet::TestnetCommand),
     /// Read a node's database offline: status, blocks, accounts, a full consistency check.
     Inspect(inspect::InspectArgs),
+    /// Run a node in the foreground.
+    Node(node::NodeArgs),
+    /// Submit transactions to a running node.
+    #[command(subcommand)]
+    Tx(chain::TxCommand),
+    /// A running node's status.
+    Status(chain::TargetOnly),
+    /// A block from a running node, by height or id.
+    Block(chain::BlockArgs),
+    /// An account's balance and nonce from a running node.
+    Account(chain::AccountArgs),
+    /// Ask the leader to cut a block now.
+    Propose(chain::TargetOnly),
+    /// Drive signed transactions into a live testnet and measure throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
@@ -36,5 +55,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Genesis(cmd) => genesis::run(cmd),
         Command::Testnet(cmd) => testnet::run(cmd),
         Command::Inspect(args) => inspect::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Tx(cmd) => chain::tx(cmd),
+        Command::Status(args) => chain::status(args),
+        Command::Block(args) => chain::block(args),
+        Command::Account(args) => chain::account(args),
+        Command::Propose(args) => chain::propose(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

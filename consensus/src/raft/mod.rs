@@ -419,7 +419,7 @@ impl RaftEngine {
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term, out),
             RaftMessage::Forward { term, txs } => {
                 if term <= self.hard.term && self.role == Role::Leader {
-                    self.on_transactions(now, txs, out);
+                    self.on_transactions(now, txs.into_iter().take(MAX_FORWARD_TXS).collect(), out);
                 }
             }
         }

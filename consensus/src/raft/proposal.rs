@@ -16,18 +16,38 @@ impl RaftEngine {
         txs: Vec<SignedTransaction>,
         out: &mut Vec<Action<RaftMessage>>,
     ) {
-        self.pool.add(txs);
-        if self.role == Role::Leader {
-            self.schedule_batch(now, out);
+        let fresh: Vec<SignedTransaction> = txs
+            .into_iter()
+            .filter(|tx| !self.pool.contains(&tx.id()))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        self.pool.add(fresh.clone());
+        match (self.role, self.leader) {
+            (Role::Leader, _) => self.schedule_batch(now, out),
+            // Followers forward client transactions to the leader (Raft §8), so a transaction
+            // that reached only a follower is never stranded; they keep a copy in case the
+            // leader changes.
+            (Role::Follower, Some(leader)) if leader != self.me => out.push(Action::Send {
+                to: leader,
+                msg: RaftMessage::Forward {
+                    term: self.hard.term,
+                    txs: fresh,
+                },
+            }),
+            _ => {}
         }
     }
 
-    /// Cuts a block now if a full one is waiting, otherwise arms the batching delay.
+    /// Cuts a block now if the pipeline is idle or a full block is waiting; otherwise arms the
+    /// batching delay, so blocks grow under load and light load is not delayed.
     pub(super) fn schedule_batch(&mut self, now: Millis, out: &mut Vec<Action<RaftMessage>>) {
         if self.pool.is_empty() {
             return;
         }
-        if self.pool.len() >= self.params.max_block_txs as usize {
+        let idle = self.log.last_index() == self.commit_index;
+        if idle || self.pool.len() >= self.params.max_block_txs as usize {
             return self.propose_block(now, false, out);
         }
         let Some(state) = self.leader_state.as_mut() else {
@@ -145,20 +165,28 @@ impl RaftEngine {
         self.append_as_leader(now, entry, out);
     }
 
-    /// Persists `entry`, appends it, and sends it to the followers.
+    /// Appends `entry`, sends it to the followers, then persists it.
+    ///
+    /// The leader's own write comes after the sends so that it overlaps the followers' writes
+    /// (Raft dissertation §10.2.1). That is safe: the leader counts its own copy towards a commit
+    /// only in `maybe_commit` below, which runs after the `Persist` in this same action list, and
+    /// the driver finishes every action of a step, the write included, before it handles the
+    /// next input (an acknowledgement). A crash between the sends and the write loses an entry
+    /// that was never counted. Followers still persist before they acknowledge.
     pub(super) fn append_as_leader(
         &mut self,
         now: Millis,
         entry: LogEntry,
         out: &mut Vec<Action<RaftMessage>>,
     ) {
-        out.push(Action::Persist(vec![storage::write_entry(&entry)]));
+        let write = storage::write_entry(&entry);
         let changed = entry.change.is_some();
         self.log.push(entry);
         if changed {
             self.on_membership_changed(out);
         }
         self.replicate(now, out);
+        out.push(Action::Persist(vec![write]));
         self.maybe_commit(now, out);
     }
 }

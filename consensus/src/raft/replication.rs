@@ -233,6 +233,9 @@ impl RaftEngine {
                 proof: codec::encode(&RaftCommitProof { term: entry.term }),
                 finality: Finality::Final,
                 persist: Vec::new(),
+                // Committed entries stay in the durable log (on a majority) until compacted
+                // behind a snapshot, and a restart re-applies them.
+                replayable: true,
             })));
             if let Some(change) = entry.change {
                 self.on_change_committed(index, change, out);

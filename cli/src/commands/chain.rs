@@ -1,0 +1,228 @@
+//! Commands that talk to a running node over JSON-RPC: `tx send`, `status`, `block`, `account`,
+//! `propose`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use synod_chain::keyfile::read_key_file;
+use synod_chain::keys::Address;
+use synod_chain::{Memo, Transaction};
+
+use super::target::Target;
+use crate::table::{Table, key_values};
+
+/// `synod tx ...`
+#[derive(Subcommand, Debug)]
+pub enum TxCommand {
+    /// Sign a transfer with a key file and submit it (the nonce is looked up).
+    Send(SendArgs),
+}
+
+/// Arguments of `synod tx send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// Key file of the sending account.
+    #[arg(long, value_name = "KEY_FILE")]
+    from: PathBuf,
+    /// Recipient address (40 hex chars).
+    #[arg(long)]
+    to: Address,
+    /// Amount to send.
+    #[arg(long)]
+    amount: u64,
+    /// Fee for the block proposer.
+    #[arg(long, default_value_t = 1)]
+    fee: u64,
+    /// A note (at most 256 bytes).
+    #[arg(long, default_value = "")]
+    memo: String,
+    /// Wait until the transaction is committed and show where.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Arguments of commands that take only a target.
+#[derive(Args, Debug)]
+pub struct TargetOnly {
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// Arguments of `synod block`.
+#[derive(Args, Debug)]
+pub struct BlockArgs {
+    /// Height, or block id (64 hex chars).
+    block: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Arguments of `synod account`.
+#[derive(Args, Debug)]
+pub struct AccountArgs {
+    /// The address (40 hex chars).
+    address: Address,
+    #[command(flatten)]
+    target: Target,
+}
+
+pub fn tx(command: TxCommand) -> anyhow::Result<()> {
+    let TxCommand::Send(args) = command;
+    let key = read_key_file(&args.from)?;
+    let mut client = args.target.client()?;
+    let status = client.call("status", json!({}))?;
+    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
+    let account = client.call("get_account", json!({ "address": key.address() }))?;
+    let nonce = account["next_nonce"]
+        .as_u64()
+        .context("node returned no nonce")?;
+    let tx = Transaction {
+        chain_id,
+        from: key.public(),
+        to: args.to,
+        amount: args.amount,
+        fee: args.fee,
+        nonce,
+        memo: Memo(args.memo.into_bytes()),
+    }
+    .sign(&key);
+    let id = tx.id();
+    client.call("send_transaction", json!({ "tx": tx }))?;
+    println!("submitted {id} (nonce {nonce}) to {}", client.addr());
+    if args.wait {
+        let started = Instant::now();
+        loop {
+            match client.call("get_transaction", json!({ "id": id })) {
+                Ok(found) => {
+                    println!(
+                        "committed in block {} at height {} after {} ms",
+                        found["block"].as_str().unwrap_or("?"),
+                        found["height"],
+                        started.elapsed().as_millis()
+                    );
+                    break;
+                }
+                Err(synod_node::rpc::client::ClientError::Rpc { code: -32004, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("not committed within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
+}
+
+pub fn status(args: TargetOnly) -> anyhow::Result<()> {
+    let mut client = args.target.client()?;
+    let s = client.call("status", json!({}))?;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    println!(
+        "{}",
+        key_values([
+            (
+                "node",
+                format!("{} ({})", text(&s["moniker"]), client.addr())
+            ),
+            (
+                "chain",
+                format!("{} ({})", text(&s["chain_id"]), text(&s["engine"]))
+            ),
+            (
+                "role",
+                format!("{} in round {}", text(&s["role"]), text(&s["round"]))
+            ),
+            ("leader", text(&s["leader"])),
+            ("height", text(&s["height"])),
+            ("tip", text(&s["tip"])),
+            ("peers", text(&s["peers"])),
+            (
+                "validators",
+                s["validators"].as_array().map_or(0, Vec::len).to_string()
+            ),
+            ("mempool", text(&s["mempool"])),
+            ("committed txs", text(&s["committed_txs"])),
+        ])
+    );
+    Ok(())
+}
+
+pub fn block(args: BlockArgs) -> anyhow::Result<()> {
+    let mut client = args.target.client()?;
+    let params = match args.block.parse::<u64>() {
+        Ok(height) => json!({ "height": height }),
+        Err(_) => json!({ "hash": args.block }),
+    };
+    let b = client.call("get_block", params)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&b)?);
+        return Ok(());
+    }
+    println!(
+        "{}",
+        key_values([
+            ("height", b["height"].to_string()),
+            ("id", b["hash"].as_str().unwrap_or("").to_string()),
+            ("parent", b["parent"].as_str().unwrap_or("").to_string()),
+            (
+                "time",
+                synod_genesis::time::format_rfc3339_utc(b["timestamp_ms"].as_u64().unwrap_or(0))
+            ),
+            ("proposer", b["proposer"].as_str().unwrap_or("").to_string()),
+            ("round", b["round"].to_string()),
+            ("final", b["final"].to_string()),
+            ("transactions", b["tx_count"].to_string()),
+        ])
+    );
+    if let Some(txs) = b["txs"].as_array().filter(|t| !t.is_empty()) {
+        let mut table = Table::new(["#", "from", "to", "amount", "fee", "nonce"]);
+        for (i, tx) in txs.iter().enumerate() {
+            let t = &tx["tx"];
+            table.row([
+                i.to_string(),
+                t["from"].as_str().unwrap_or("").chars().take(8).collect(),
+                t["to"].as_str().unwrap_or("").chars().take(8).collect(),
+                t["amount"].to_string(),
+                t["fee"].to_string(),
+                t["nonce"].to_string(),
+            ]);
+        }
+        println!("\n{}", table.render());
+    }
+    Ok(())
+}
+
+pub fn account(args: AccountArgs) -> anyhow::Result<()> {
+    let mut client = args.target.client()?;
+    let a = client.call("get_account", json!({ "address": args.address }))?;
+    println!(
+        "{}",
+        key_values([
+            ("address", args.address.to_string()),
+            ("balance", a["balance"].to_string()),
+            ("nonce", a["nonce"].to_string()),
+            ("next nonce", a["next_nonce"].to_string()),
+        ])
+    );
+    Ok(())
+}
+
+pub fn propose(args: TargetOnly) -> anyhow::Result<()> {
+    let mut client = args.target.client()?;
+    client.call("propose", json!({}))?;
+    println!("{} is cutting a block", client.addr());
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Consensus messages on the wire: a signed envelope naming the chain, the sender and the
+//! recipient. The node checks it at the edge (chain, recipient, signature, sender's identity and
+//! membership) before the engine sees the payload.
+//!
+//! Layout: `chain (32) | from (32) | to (32) | payload length (u64 LE) | payload | signature (64)`;
+//! the signature covers a domain tag and everything before it.
+
+use synod_chain::hash::Hash;
+use synod_chain::keys::{PublicKey, SecretKey, Signature};
+use synod_chain::verify;
+
+const DOMAIN: &[u8] = b"synod/envelope/v1\0";
+const HEADER: usize = 32 * 3 + 8;
+const SIGNATURE: usize = 64;
+
+/// Why an envelope was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Too short, or the length field disagrees with the size.
+    #[error("malformed envelope")]
+    Malformed,
+    /// For another chain.
+    #[error("envelope for another chain")]
+    WrongChain,
+    /// For another node.
+    #[error("envelope addressed to another node")]
+    WrongRecipient,
+    /// The signature does not verify.
+    #[error("forged envelope: {0}")]
+    BadSignature(verify::SignatureError),
+}
+
+fn signing_bytes(body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(DOMAIN.len() + body.len());
+    bytes.extend_from_slice(DOMAIN);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Wraps and signs `payload` from `key` to `to` on chain `chain`.
+pub fn seal(key: &SecretKey, chain: &Hash, to: &PublicKey, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER + payload.len() + SIGNATURE);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&key.public().0);
+    bytes.extend_from_slice(&to.0);
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    let signature = key.sign(&signing_bytes(&bytes));
+    bytes.extend_from_slice(&signature.0);
+    bytes
+}
+
+/// An opened envelope.
+#[derive(Debug)]
+pub struct Opened {
+    /// Who signed it.
+    pub from: PublicKey,
+    /// The consensus message bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Checks an envelope for chain `chain` addressed to `me`, and returns its sender and payload.
+pub fn open(bytes: &[u8], chain: &Hash, me: &PublicKey) -> Result<Opened, EnvelopeError> {
+    if bytes.len() < HEADER + SIGNATURE {
+        return Err(EnvelopeError::Malformed);
+    }
+    let field = |range: std::ops::Range<usize>| -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&bytes[range]);
+        out
+    };
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[96..104]);
+    let len = u64::from_le_bytes(len);
+    if len != (bytes.len() - HEADER - SIGNATURE) as u64 {
+        return Err(EnvelopeError::Malformed);
+    }
+    if field(0..32) != chain.0 {
+        return Err(EnvelopeError::WrongChain);
+    }
+    if field(64..96) != me.0 {
+        return Err(EnvelopeError::WrongRecipient);
+    }
+    let from = PublicKey(field(32..64));
+    let body_end = bytes.len() - SIGNATURE;
+    let mut signature = [0u8; 64];
+    signature.copy_from_slice(&bytes[body_end..]);
+    verify::verify(
+        &from,
+        &signing_bytes(&bytes[..body_end]),
+        &Signature(signature),
+    )
+    .map_err(EnvelopeError::BadSignature)?;
+    Ok(Opened {
+        from,
+        payload: bytes[HEADER..body_end].to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_rejection() {
+        let alice = SecretKey::from_seed([1; 32]);
+        let bob = SecretKey::from_seed([2; 32]);
+        let chain = Hash([7; 32]);
+        let bytes = seal(&alice, &chain, &bob.public(), b"hello");
+        let opened = open(&bytes, &chain, &bob.public()).unwrap();
+        assert_eq!(opened.from, alice.public());
+        assert_eq!(opened.payload, b"hello");
+
+        assert_eq!(
+            open(&bytes, &Hash([8; 32]), &bob.public()).unwrap_err(),
+            EnvelopeError::WrongChain
+        );
+        assert_eq!(
+            open(&bytes, &chain, &alice.public()).unwrap_err(),
+            EnvelopeError::WrongRecipient
+        );
+        let mut tampered = bytes.clone();
+        tampered[HEADER] ^= 1;
+        assert!(matches!(
+            open(&tampered, &chain, &bob.public()),
+            Err(EnvelopeError::BadSignature(_))
+        ));
+        // Claiming another sender breaks the signature too.
+        let mut impostor = bytes.clone();
+        impostor[32..64].copy_from_slice(&bob.public().0);
+        assert!(matches!(
+            open(&impostor, &chain, &bob.public()),
+            Err(EnvelopeError::BadSignature(_))
+        ));
+        for cut in [0, 10, HEADER + SIGNATURE - 1, bytes.len() - 1] {
+            assert_eq!(
+                open(&bytes[..cut], &chain, &bob.public()).unwrap_err(),
+                EnvelopeError::Malformed
+            );
+        }
+    }
+}

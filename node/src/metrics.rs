@@ -1,0 +1,185 @@
+//! Prometheus metrics, served as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// A message-kind label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The message kind (`append_entries`, `vote`, ...).
+    pub kind: String,
+}
+
+/// A reason label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why.
+    pub reason: String,
+}
+
+/// A role label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    /// The role.
+    pub role: String,
+}
+
+/// Every metric the node exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Chain height.
+    pub height: Gauge,
+    /// Blocks committed.
+    pub commits: Counter,
+    /// Transactions committed.
+    pub committed_txs: Counter,
+    /// Seconds from admission at this node to commit, for transactions submitted here.
+    pub commit_latency: Histogram,
+    /// Consensus messages sent, by kind.
+    pub messages_sent: Family<KindLabel, Counter>,
+    /// Consensus messages received (after the edge checks), by kind.
+    pub messages_received: Family<KindLabel, Counter>,
+    /// Messages dropped at the edge, by reason.
+    pub messages_dropped: Family<ReasonLabel, Counter>,
+    /// Connected peers.
+    pub peers: Gauge,
+    /// 1 for the current role.
+    pub role: Family<RoleLabel, Gauge>,
+    /// Raft term / PBFT view.
+    pub round: Gauge,
+    /// Pending transactions in the mempool.
+    pub mempool: Gauge,
+    /// Transactions admitted to the mempool.
+    pub txs_admitted: Counter,
+    /// Transactions refused, by reason.
+    pub txs_rejected: Family<ReasonLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `synod` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("synod");
+        let metrics = Metrics {
+            height: Gauge::default(),
+            commits: Counter::default(),
+            committed_txs: Counter::default(),
+            commit_latency: Histogram::new([
+                0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.02,
+                0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+            ]),
+            messages_sent: Family::default(),
+            messages_received: Family::default(),
+            messages_dropped: Family::default(),
+            peers: Gauge::default(),
+            role: Family::default(),
+            round: Gauge::default(),
+            mempool: Gauge::default(),
+            txs_admitted: Counter::default(),
+            txs_rejected: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "height",
+            "Height of the committed chain",
+            metrics.height.clone(),
+        );
+        registry.register("commits", "Blocks committed", metrics.commits.clone());
+        registry.register(
+            "committed_txs",
+            "Transactions committed",
+            metrics.committed_txs.clone(),
+        );
+        registry.register(
+            "commit_latency_seconds",
+            "Time from admission at this node to commit",
+            metrics.commit_latency.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Consensus messages sent",
+            metrics.messages_sent.clone(),
+        );
+        registry.register(
+            "messages_received",
+            "Consensus messages received",
+            metrics.messages_received.clone(),
+        );
+        registry.register(
+            "messages_dropped",
+            "Messages dropped at the edge (forged, malformed, not a validator)",
+            metrics.messages_dropped.clone(),
+        );
+        registry.register("peers", "Connected peers", metrics.peers.clone());
+        registry.register(
+            "role",
+            "Current role (1 for the role held)",
+            metrics.role.clone(),
+        );
+        registry.register("round", "Raft term or PBFT view", metrics.round.clone());
+        registry.register(
+            "mempool_size",
+            "Pending transactions",
+            metrics.mempool.clone(),
+        );
+        registry.register(
+            "txs_admitted",
+            "Transactions admitted",
+            metrics.txs_admitted.clone(),
+        );
+        registry.register(
+            "txs_rejected",
+            "Transactions refused",
+            metrics.txs_rejected.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts a dropped message.
+    pub fn dropped(&self, reason: &str) {
+        self.messages_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Marks `role` as the current role.
+    pub fn set_role(&self, role: &str) {
+        for r in [
+            "follower",
+            "precandidate",
+            "candidate",
+            "leader",
+            "observer",
+            "miner",
+        ] {
+            self.role
+                .get_or_create(&RoleLabel {
+                    role: r.to_string(),
+                })
+                .set(i64::from(r == role));
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

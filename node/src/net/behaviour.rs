@@ -1,0 +1,108 @@
+//! The libp2p swarm: TCP + noise + yamux, identify, gossipsub for transactions, and two
+//! request-response protocols (consensus messages, block sync). Kept in one module that rarely
+//! changes: instantiating libp2p's generics is the slow part of a rebuild.
+
+// The NetworkBehaviour derive generates an event enum (and variants) we cannot document.
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use libp2p::{
+    StreamProtocol, Swarm, gossipsub, identify, identity, noise, request_response, tcp, yamux,
+};
+use synod_chain::hash::sha256;
+
+use super::codec::BoundedBytes;
+use crate::error::NodeError;
+
+/// Consensus messages, each a signed envelope (one request per message, empty response).
+pub const CONSENSUS_PROTOCOL: &str = "/synod/consensus/1";
+/// Block ranges for observers and lagging nodes.
+pub const SYNC_PROTOCOL: &str = "/synod/sync/1";
+/// Largest consensus envelope accepted (a full block plus framing).
+pub const MAX_CONSENSUS_BYTES: u64 = 16 << 20;
+/// Largest sync request / response.
+pub const MAX_SYNC_REQUEST_BYTES: u64 = 1024;
+/// Largest sync response.
+pub const MAX_SYNC_RESPONSE_BYTES: u64 = 32 << 20;
+/// Largest gossip message (a batch of transactions).
+pub const MAX_GOSSIP_BYTES: usize = 1 << 20;
+
+/// Everything the swarm speaks.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+pub struct SynodBehaviour {
+    /// Peer identification (protocol version, listen addresses).
+    pub identify: identify::Behaviour,
+    /// Transaction gossip.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Direct consensus messages.
+    pub consensus: request_response::Behaviour<BoundedBytes>,
+    /// Block sync.
+    pub sync: request_response::Behaviour<BoundedBytes>,
+}
+
+/// Builds the swarm for `keypair` (the validator key).
+pub fn build_swarm(keypair: identity::Keypair) -> Result<Swarm<SynodBehaviour>, NodeError> {
+    let network = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| network(&e))?
+        .with_behaviour(|key| {
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(500))
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .max_transmit_size(MAX_GOSSIP_BYTES)
+                // The same batch relayed by two peers is one message.
+                .message_id_fn(|m: &gossipsub::Message| {
+                    gossipsub::MessageId::from(sha256(&m.data).0.to_vec())
+                })
+                .build()
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )
+            .map_err(|e| Box::<dyn std::error::Error + Send + Sync>::from(e.to_string()))?;
+            let rr_config = request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(10))
+                .with_max_concurrent_streams(4096);
+            Ok(SynodBehaviour {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/synod/1.0.0".into(),
+                    key.public(),
+                )),
+                gossipsub,
+                consensus: request_response::Behaviour::with_codec(
+                    BoundedBytes {
+                        max_request: MAX_CONSENSUS_BYTES,
+                        max_response: 16,
+                    },
+                    [(
+                        StreamProtocol::new(CONSENSUS_PROTOCOL),
+                        request_response::ProtocolSupport::Full,
+                    )],
+                    rr_config.clone(),
+                ),
+                sync: request_response::Behaviour::with_codec(
+                    BoundedBytes {
+                        max_request: MAX_SYNC_REQUEST_BYTES,
+                        max_response: MAX_SYNC_RESPONSE_BYTES,
+                    },
+                    [(
+                        StreamProtocol::new(SYNC_PROTOCOL),
+                        request_response::ProtocolSupport::Full,
+                    )],
+                    rr_config,
+                ),
+            })
+        })
+        .map_err(|e| network(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    Ok(swarm)
+}

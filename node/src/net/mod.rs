@@ -1,0 +1,365 @@
+//! The network task: owns the libp2p swarm, sends consensus envelopes and sync requests, gossips
+//! transaction batches, re-dials known peers, and hands everything inbound to an [`Inbound`].
+
+pub mod behaviour;
+pub mod codec;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identity};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::error::NodeError;
+use behaviour::{SynodBehaviourEvent, build_swarm};
+
+/// Receives what peers send. Called from the network task; must not block (except
+/// [`Inbound::sync_request`], which runs on a blocking thread).
+pub trait Inbound: Send + Sync + 'static {
+    /// A consensus envelope from `from`.
+    fn consensus(&self, from: PeerId, bytes: Vec<u8>);
+    /// A gossiped transaction batch, first relayed to us by `from`.
+    fn gossip_txs(&self, from: PeerId, bytes: Vec<u8>);
+    /// A sync request; returns the response bytes.
+    fn sync_request(&self, from: PeerId, bytes: &[u8]) -> Vec<u8>;
+    /// The set of connected peers changed.
+    fn peers_changed(&self, connected: &[PeerId]);
+    /// An outbound consensus message could not be delivered.
+    fn send_failed(&self, to: PeerId);
+}
+
+/// Requests to the network task.
+pub enum NetCommand {
+    /// Send a consensus envelope.
+    Consensus {
+        /// The recipient.
+        to: PeerId,
+        /// The envelope.
+        bytes: Vec<u8>,
+    },
+    /// Gossip a transaction batch.
+    GossipTxs(Vec<u8>),
+    /// Ask `to` for blocks.
+    Sync {
+        /// The peer asked.
+        to: PeerId,
+        /// The request.
+        bytes: Vec<u8>,
+        /// Where the response (or `None` on failure) goes.
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+}
+
+/// Where the network listens and whom it knows.
+pub struct NetSetup {
+    /// The node's identity (its validator key).
+    pub keypair: identity::Keypair,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Addresses to dial at start and whenever they are disconnected.
+    pub dial: Vec<Multiaddr>,
+    /// Known addresses of validators, by peer id (used to reach them for consensus messages).
+    pub known: HashMap<PeerId, Multiaddr>,
+    /// The gossip topic for transactions (per chain).
+    pub tx_topic: String,
+}
+
+/// A cloneable handle for sending commands to the network task.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::UnboundedSender<NetCommand>,
+}
+
+impl NetworkHandle {
+    /// Sends a command (dropped if the network task has stopped).
+    pub fn send(&self, command: NetCommand) {
+        let _ = self.commands.send(command);
+    }
+}
+
+/// `host:port` to a TCP multiaddr, resolving names.
+pub fn to_multiaddr(text: &str) -> Result<Multiaddr, String> {
+    let addr = text
+        .to_socket_addrs()
+        .map_err(|e| format!("{text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to nothing"))?;
+    Ok(socket_multiaddr(addr))
+}
+
+/// A socket address as a TCP multiaddr.
+pub fn socket_multiaddr(addr: SocketAddr) -> Multiaddr {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) => Protocol::Ip4(ip),
+        std::net::IpAddr::V6(ip) => Protocol::Ip6(ip),
+    };
+    Multiaddr::empty().with(ip).with(Protocol::Tcp(addr.port()))
+}
+
+/// The peer id of an ed25519 public key (validator key = libp2p identity).
+pub fn peer_id_of(key: &synod_chain::PublicKey) -> Option<PeerId> {
+    identity::ed25519::PublicKey::try_from_bytes(&key.0)
+        .ok()
+        .map(|k| identity::PublicKey::from(k).to_peer_id())
+}
+
+/// Gossip batches kept while no peer is subscribed yet.
+const MAX_QUEUED_GOSSIP: usize = 256;
+
+/// Starts listening and returns the handle and the task to spawn.
+pub fn start(
+    setup: NetSetup,
+    inbound: Arc<dyn Inbound>,
+) -> Result<(NetworkHandle, impl std::future::Future<Output = ()>), NodeError> {
+    let mut swarm = build_swarm(setup.keypair)?;
+    // Catch a taken port before libp2p reports it asynchronously.
+    std::net::TcpListener::bind(setup.listen).map_err(|e| NodeError::Listen {
+        what: "p2p",
+        addr: setup.listen.to_string(),
+        reason: e.to_string(),
+    })?;
+    swarm
+        .listen_on(socket_multiaddr(setup.listen))
+        .map_err(|e| NodeError::Listen {
+            what: "p2p",
+            addr: setup.listen.to_string(),
+            reason: e.to_string(),
+        })?;
+    let topic = IdentTopic::new(setup.tx_topic.clone());
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&topic)
+        .map_err(|e| NodeError::Network(e.to_string()))?;
+    for (peer, addr) in &setup.known {
+        swarm.add_peer_address(*peer, addr.clone());
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = NetworkTask {
+        swarm,
+        topic,
+        dial: setup.dial,
+        known: setup.known,
+        inbound,
+        connected: HashSet::new(),
+        sync_pending: HashMap::new(),
+        queued_gossip: VecDeque::new(),
+    };
+    Ok((NetworkHandle { commands: tx }, task.run(rx)))
+}
+
+struct NetworkTask {
+    swarm: Swarm<behaviour::SynodBehaviour>,
+    topic: IdentTopic,
+    dial: Vec<Multiaddr>,
+    known: HashMap<PeerId, Multiaddr>,
+    inbound: Arc<dyn Inbound>,
+    connected: HashSet<PeerId>,
+    sync_pending: HashMap<OutboundRequestId, oneshot::Sender<Option<Vec<u8>>>>,
+    queued_gossip: VecDeque<Vec<u8>>,
+}
+
+type SyncAnswer = (request_response::ResponseChannel<Vec<u8>>, Vec<u8>);
+
+impl NetworkTask {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<NetCommand>) {
+        let (answers_tx, mut answers) = mpsc::unbounded_channel::<SyncAnswer>();
+        let mut redial = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_event(event, &answers_tx),
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                Some((channel, bytes)) = answers.recv() => {
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, bytes);
+                }
+                _ = redial.tick() => {
+                    self.redial();
+                    self.flush_gossip();
+                }
+            }
+        }
+    }
+
+    /// Dials every configured address whose peer is not connected (an address of an unknown
+    /// peer only while we have no connection at all).
+    fn redial(&mut self) {
+        for addr in self.dial.clone() {
+            let peer = self
+                .known
+                .iter()
+                .find(|(_, a)| **a == addr)
+                .map(|(p, _)| *p);
+            let result = match peer {
+                Some(p) if !self.connected.contains(&p) => self.swarm.dial(
+                    libp2p::swarm::dial_opts::DialOpts::peer_id(p)
+                        .addresses(vec![addr.clone()])
+                        .build(),
+                ),
+                None if self.connected.is_empty() => self.swarm.dial(addr.clone()),
+                _ => continue,
+            };
+            if let Err(e) = result {
+                debug!(%addr, error = %e, "dial failed");
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: NetCommand) {
+        match command {
+            NetCommand::Consensus { to, bytes } => {
+                let addresses = self.known.get(&to).cloned().into_iter().collect();
+                self.swarm
+                    .behaviour_mut()
+                    .consensus
+                    .send_request_with_addresses(&to, bytes, addresses);
+            }
+            NetCommand::GossipTxs(bytes) => {
+                self.queued_gossip.push_back(bytes);
+                while self.queued_gossip.len() > MAX_QUEUED_GOSSIP {
+                    self.queued_gossip.pop_front();
+                }
+                self.flush_gossip();
+            }
+            NetCommand::Sync { to, bytes, reply } => {
+                let addresses = self.known.get(&to).cloned().into_iter().collect();
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request_with_addresses(&to, bytes, addresses);
+                self.sync_pending.insert(id, reply);
+            }
+        }
+    }
+
+    /// Publishes queued gossip; keeps it if no peer has subscribed yet.
+    fn flush_gossip(&mut self) {
+        while let Some(bytes) = self.queued_gossip.front() {
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(self.topic.clone(), bytes.clone())
+            {
+                Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
+                    self.queued_gossip.pop_front();
+                }
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => break,
+                Err(e) => {
+                    warn!(error = %e, "dropping a gossip batch");
+                    self.queued_gossip.pop_front();
+                }
+            }
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        event: SwarmEvent<SynodBehaviourEvent>,
+        answers: &mpsc::UnboundedSender<SyncAnswer>,
+    ) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if self.connected.insert(peer_id) => {
+                debug!(peer = %peer_id, "connected");
+                self.peers_changed();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if self.connected.remove(&peer_id) => {
+                debug!(peer = %peer_id, "disconnected");
+                self.peers_changed();
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::Behaviour(SynodBehaviourEvent::Gossipsub(event)) => match event {
+                gossipsub::Event::Message {
+                    propagation_source,
+                    message,
+                    ..
+                } => self.inbound.gossip_txs(propagation_source, message.data),
+                gossipsub::Event::Subscribed { .. } => self.flush_gossip(),
+                gossipsub::Event::SlowPeer {
+                    peer_id,
+                    failed_messages,
+                } => debug!(peer = %peer_id, ?failed_messages, "gossip to a slow peer was dropped"),
+                _ => {}
+            },
+            SwarmEvent::Behaviour(SynodBehaviourEvent::Consensus(event)) => match event {
+                request_response::Event::Message {
+                    peer,
+                    message:
+                        request_response::Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                } => {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .consensus
+                        .send_response(channel, Vec::new());
+                    self.inbound.consensus(peer, request);
+                }
+                request_response::Event::OutboundFailure { peer, error, .. } => {
+                    debug!(%peer, %error, "consensus message not delivered");
+                    self.inbound.send_failed(peer);
+                }
+                _ => {}
+            },
+            SwarmEvent::Behaviour(SynodBehaviourEvent::Sync(event)) => match event {
+                request_response::Event::Message {
+                    peer,
+                    message:
+                        request_response::Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                } => {
+                    let inbound = self.inbound.clone();
+                    let answers = answers.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let response = inbound.sync_request(peer, &request);
+                        let _ = answers.send((channel, response));
+                    });
+                }
+                request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                } => {
+                    if let Some(reply) = self.sync_pending.remove(&request_id) {
+                        let _ = reply.send(Some(response));
+                    }
+                }
+                request_response::Event::OutboundFailure { request_id, .. } => {
+                    if let Some(reply) = self.sync_pending.remove(&request_id) {
+                        let _ = reply.send(None);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn peers_changed(&self) {
+        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        self.inbound.peers_changed(&peers);
+    }
+}

@@ -1,0 +1,310 @@
+//! The JSON-RPC methods.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use synod_chain::hash::Hash;
+use synod_chain::keys::{Address, PublicKey};
+use synod_chain::{Block, SignedTransaction};
+use synod_consensus::engine::Command;
+use tokio::sync::oneshot;
+
+use super::RpcError;
+use crate::context::NodeContext;
+use crate::driver::DriverEvent;
+use crate::inbound::{MAX_GOSSIP_TXS, admit_with_results};
+use crate::net::NetCommand;
+
+/// Most transactions in one `send_transactions` call.
+pub const MAX_BATCH_TXS: usize = 10_000;
+
+fn param<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
+    params.get(name)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> Result<T, RpcError> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| RpcError::invalid_params(format!("{what}: {e}")))
+}
+
+fn required<T: serde::de::DeserializeOwned>(params: &Value, name: &str) -> Result<T, RpcError> {
+    match param(params, name) {
+        Some(v) => parse(v, name),
+        None => Err(RpcError::invalid_params(format!(
+            "missing parameter {name:?}"
+        ))),
+    }
+}
+
+/// Calls `method` with `params`.
+pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Result<Value, RpcError> {
+    match method {
+        "status" => Ok(status(ctx)),
+        "send_transaction" => {
+            let tx = transaction_param(params)?;
+            let mut results = submit(ctx, vec![tx]).await?;
+            match results.pop() {
+                Some(Ok(id)) => Ok(json!({ "id": id })),
+                Some(Err((reason, label))) => Err(RpcError::rejected(reason, label)),
+                None => Err(RpcError::internal("no result")),
+            }
+        }
+        "send_transactions" => {
+            let txs = transactions_param(params)?;
+            let results = submit(ctx, txs).await?;
+            Ok(Value::Array(
+                results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(id) => json!({ "id": id }),
+                        Err((reason, label)) => json!({ "error": reason, "reason": label }),
+                    })
+                    .collect(),
+            ))
+        }
+        "get_block" => get_block(ctx, params).await,
+        "get_transaction" => {
+            let id: Hash = required(params, "id")?;
+            let ctx = ctx.clone();
+            blocking(move || match ctx.store.transaction(&id) {
+                Ok(Some((tx, location))) => Ok(json!({
+                    "id": id,
+                    "status": "committed",
+                    "block": location.block,
+                    "height": location.height,
+                    "index": location.index,
+                    "tx": tx,
+                })),
+                Ok(None) => Err(RpcError::not_found(format!(
+                    "no committed transaction {id}"
+                ))),
+                Err(e) => Err(RpcError::internal(e.to_string())),
+            })
+            .await
+        }
+        "get_account" => {
+            let address: Address = required(params, "address")?;
+            let account = ctx
+                .store
+                .account(&address)
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            let next_nonce = ctx.mempool().next_nonce(&address, account.nonce);
+            Ok(json!({
+                "address": address,
+                "balance": account.balance,
+                "nonce": account.nonce,
+                "next_nonce": next_nonce,
+            }))
+        }
+        "propose" => command(ctx, Command::Propose).await,
+        "transfer_leadership" => {
+            let to: PublicKey = required(params, "to")?;
+            command(ctx, Command::TransferLeadership(to)).await
+        }
+        "add_validator" => {
+            let key: PublicKey = required(params, "key")?;
+            command(ctx, Command::AddValidator(key)).await
+        }
+        "remove_validator" => {
+            let key: PublicKey = required(params, "key")?;
+            command(ctx, Command::RemoveValidator(key)).await
+        }
+        other => Err(RpcError::method_not_found(other)),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RpcError> + Send + 'static,
+) -> Result<T, RpcError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RpcError::internal(e.to_string()))?
+}
+
+fn status(ctx: &NodeContext) -> Value {
+    let s = ctx.status();
+    json!({
+        "chain_id": ctx.genesis.chain_id,
+        "genesis_hash": ctx.genesis_hash,
+        "engine": ctx.genesis.engine.kind(),
+        "node_id": ctx.me,
+        "moniker": ctx.moniker,
+        "role": s.role,
+        "round": s.round,
+        "leader": s.leader,
+        "height": s.height,
+        "tip": s.tip,
+        "last_height": s.last_height,
+        "finalized_height": ctx.store.finalized_height(),
+        "peers": s.peers,
+        "validators": s.validators,
+        "mempool": s.mempool,
+        "engine_pending": s.engine_pending,
+        "committed_txs": ctx.metrics.committed_txs.get(),
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn decode_raw(text: &str) -> Result<SignedTransaction, RpcError> {
+    let bytes = hex::decode(text.trim_start_matches("0x"))
+        .map_err(|e| RpcError::invalid_params(format!("raw: not hex: {e}")))?;
+    SignedTransaction::decode(&bytes).map_err(|e| RpcError::invalid_params(format!("raw: {e}")))
+}
+
+fn transaction_param(params: &Value) -> Result<SignedTransaction, RpcError> {
+    if let Some(raw) = param(params, "raw") {
+        let text: String = parse(raw, "raw")?;
+        return decode_raw(&text);
+    }
+    required(params, "tx")
+}
+
+fn transactions_param(params: &Value) -> Result<Vec<SignedTransaction>, RpcError> {
+    let txs: Vec<SignedTransaction> = if let Some(raw) = param(params, "raw") {
+        let texts: Vec<String> = parse(raw, "raw")?;
+        if texts.len() > MAX_BATCH_TXS {
+            return Err(RpcError::invalid_params(format!(
+                "at most {MAX_BATCH_TXS} transactions per call"
+            )));
+        }
+        texts
+            .iter()
+            .map(|t| decode_raw(t))
+            .collect::<Result<_, _>>()?
+    } else {
+        let list = param(params, "txs")
+            .and_then(Value::as_array)
+            .ok_or_else(|| RpcError::invalid_params("expected \"txs\": [...] or \"raw\": [...]"))?;
+        if list.len() > MAX_BATCH_TXS {
+            return Err(RpcError::invalid_params(format!(
+                "at most {MAX_BATCH_TXS} transactions per call"
+            )));
+        }
+        list.iter()
+            .map(|v| parse(v, "txs[]"))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(txs)
+}
+
+type Submitted = Result<Hash, (String, &'static str)>;
+
+/// Admits locally submitted transactions, hands the admitted ones to the engine and gossips them.
+async fn submit(
+    ctx: &Arc<NodeContext>,
+    txs: Vec<SignedTransaction>,
+) -> Result<Vec<Submitted>, RpcError> {
+    let worker = ctx.clone();
+    let outcomes = blocking(move || Ok(admit_with_results(&worker, txs, true))).await?;
+    let mut admitted = Vec::new();
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (tx, outcome) in outcomes {
+        match outcome {
+            Ok(id) => {
+                results.push(Ok(id));
+                admitted.push(tx);
+            }
+            Err(e) => results.push(Err((e.to_string(), e.label()))),
+        }
+    }
+    if !admitted.is_empty() {
+        if let Some(net) = ctx.net.get() {
+            for chunk in admitted.chunks(MAX_GOSSIP_TXS) {
+                net.send(NetCommand::GossipTxs(synod_chain::codec::encode(chunk)));
+            }
+        }
+        if ctx.driver.get().is_some() && !ctx.to_driver(DriverEvent::Transactions(admitted)) {
+            return Err(RpcError::busy());
+        }
+    }
+    Ok(results)
+}
+
+async fn command(ctx: &Arc<NodeContext>, command: Command) -> Result<Value, RpcError> {
+    let (reply, answer) = oneshot::channel();
+    if ctx.driver.get().is_none() {
+        return Err(RpcError::command_rejected(
+            "this node is an observer and runs no engine".into(),
+        ));
+    }
+    if !ctx.to_driver(DriverEvent::Command { command, reply }) {
+        return Err(RpcError::busy());
+    }
+    match answer.await {
+        Ok(Ok(())) => Ok(json!({ "accepted": true })),
+        Ok(Err(reason)) => Err(RpcError::command_rejected(reason)),
+        Err(_) => Err(RpcError::internal("the engine stopped")),
+    }
+}
+
+fn block_json(block: &Block, proof: &[u8], txs: &str, finalized: u64) -> Value {
+    let h = &block.header;
+    let mut value = json!({
+        "hash": block.hash(),
+        "height": h.height,
+        "parent": h.parent,
+        "timestamp_ms": h.timestamp_ms,
+        "tx_root": h.tx_root,
+        "state_root": h.state_root,
+        "proposer": h.proposer,
+        "round": h.seal.round,
+        "bits": h.seal.bits,
+        "nonce": h.seal.nonce,
+        "tx_count": block.txs.len(),
+        "proof": hex::encode(proof),
+        "final": h.height <= finalized,
+    });
+    match txs {
+        "ids" => value["tx_ids"] = json!(block.tx_ids()),
+        "none" => {}
+        _ => value["txs"] = json!(block.txs),
+    }
+    value
+}
+
+async fn get_block(ctx: &Arc<NodeContext>, params: &Value) -> Result<Value, RpcError> {
+    let txs: String = match param(params, "txs") {
+        Some(v) => parse(v, "txs")?,
+        None => "full".into(),
+    };
+    if !["full", "ids", "none"].contains(&txs.as_str()) {
+        return Err(RpcError::invalid_params(
+            "txs: expected \"full\", \"ids\" or \"none\"",
+        ));
+    }
+    let height: Option<u64> = param(params, "height")
+        .map(|v| parse(v, "height"))
+        .transpose()?;
+    let hash: Option<Hash> = param(params, "hash")
+        .map(|v| parse(v, "hash"))
+        .transpose()?;
+    if height.is_none() == hash.is_none() {
+        return Err(RpcError::invalid_params(
+            "give exactly one of \"height\" and \"hash\"",
+        ));
+    }
+    let ctx = ctx.clone();
+    blocking(move || {
+        let reader = ctx
+            .store
+            .reader()
+            .map_err(|e| RpcError::internal(e.to_string()))?;
+        let block = match (height, hash) {
+            (Some(h), _) => reader.block_at(h),
+            (_, Some(hash)) => reader.block(&hash),
+            _ => Ok(None),
+        }
+        .map_err(|e| RpcError::internal(e.to_string()))?
+        .ok_or_else(|| RpcError::not_found("no such block".to_string()))?;
+        let proof = reader
+            .proof(&block.hash())
+            .map_err(|e| RpcError::internal(e.to_string()))?;
+        Ok(block_json(
+            &block,
+            &proof,
+            &txs,
+            ctx.store.finalized_height(),
+        ))
+    })
+    .await
+}

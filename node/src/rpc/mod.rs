@@ -1,0 +1,197 @@
+//! JSON-RPC 2.0 over HTTP (single and batch requests), Prometheus text at `/metrics`, and
+//! `/health`. Bad requests get JSON-RPC errors with the codes the specification assigns.
+
+pub mod client;
+pub mod methods;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::context::NodeContext;
+
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Most calls in one batch.
+pub const MAX_BATCH_CALLS: usize = 1_000;
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// The code.
+    pub code: i64,
+    /// A one-line message.
+    pub message: String,
+    /// Extra data.
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+    /// -32700.
+    pub fn parse(detail: impl std::fmt::Display) -> Self {
+        Self::new(-32700, format!("parse error: {detail}"))
+    }
+    /// -32600.
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(-32600, format!("invalid request: {}", detail.into()))
+    }
+    /// -32601.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(-32601, format!("method not found: {method}"))
+    }
+    /// -32602.
+    pub fn invalid_params(detail: impl Into<String>) -> Self {
+        Self::new(-32602, format!("invalid params: {}", detail.into()))
+    }
+    /// -32603.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(-32603, format!("internal error: {}", detail.into()))
+    }
+    /// -32004: the thing asked for does not exist.
+    pub fn not_found(detail: String) -> Self {
+        Self::new(-32004, detail)
+    }
+    /// -32010: a transaction was refused.
+    pub fn rejected(reason: String, label: &str) -> Self {
+        RpcError {
+            code: -32010,
+            message: format!("transaction rejected: {reason}"),
+            data: Some(json!({ "reason": label })),
+        }
+    }
+    /// -32011: the engine refused a command.
+    pub fn command_rejected(reason: String) -> Self {
+        Self::new(-32011, reason)
+    }
+    /// -32012: the node is overloaded; retry.
+    pub fn busy() -> Self {
+        Self::new(-32012, "node is busy, retry later")
+    }
+
+    fn to_json(&self) -> Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(data) = &self.data {
+            error["data"] = data.clone();
+        }
+        error
+    }
+}
+
+fn reply(id: Value, result: Result<Value, RpcError>) -> Value {
+    match result {
+        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json() }),
+    }
+}
+
+/// Handles one call object; `None` for a notification (no id).
+async fn one(ctx: &Arc<NodeContext>, call: Value) -> Option<Value> {
+    let Value::Object(call) = call else {
+        return Some(reply(
+            Value::Null,
+            Err(RpcError::invalid_request("expected an object")),
+        ));
+    };
+    let id = call.get("id").cloned();
+    let id_valid = matches!(
+        id,
+        None | Some(Value::Null | Value::Number(_) | Value::String(_))
+    );
+    if call.get("jsonrpc") != Some(&json!("2.0")) || !id_valid {
+        return Some(reply(
+            id.filter(|_| id_valid).unwrap_or(Value::Null),
+            Err(RpcError::invalid_request(
+                "expected \"jsonrpc\": \"2.0\" and a string or number id",
+            )),
+        ));
+    }
+    let Some(method) = call.get("method").and_then(Value::as_str) else {
+        return Some(reply(
+            id.unwrap_or(Value::Null),
+            Err(RpcError::invalid_request("missing method")),
+        ));
+    };
+    let params = match call.get("params") {
+        None | Some(Value::Null) => json!({}),
+        Some(p @ Value::Object(_)) => p.clone(),
+        Some(_) => {
+            return Some(reply(
+                id.unwrap_or(Value::Null),
+                Err(RpcError::invalid_params(
+                    "params must be an object of named parameters",
+                )),
+            ));
+        }
+    };
+    let result = methods::call(ctx, method, &params).await;
+    id.map(|id| reply(id, result))
+}
+
+async fn rpc(State(ctx): State<Arc<NodeContext>>, body: Bytes) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return axum::Json(reply(Value::Null, Err(RpcError::parse(e)))).into_response(),
+    };
+    match value {
+        Value::Array(calls) => {
+            if calls.is_empty() || calls.len() > MAX_BATCH_CALLS {
+                let detail = format!("a batch holds 1 to {MAX_BATCH_CALLS} calls");
+                return axum::Json(reply(Value::Null, Err(RpcError::invalid_request(detail))))
+                    .into_response();
+            }
+            let mut out = Vec::with_capacity(calls.len());
+            for call in calls {
+                if let Some(r) = one(&ctx, call).await {
+                    out.push(r);
+                }
+            }
+            if out.is_empty() {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                axum::Json(Value::Array(out)).into_response()
+            }
+        }
+        call => match one(&ctx, call).await {
+            Some(r) => axum::Json(r).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    }
+}
+
+async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ctx.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Serves the API on `listener` until the process stops.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<NodeContext>,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", post(rpc))
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx);
+    axum::serve(listener, app).await
+}

@@ -1,0 +1,51 @@
+//! What the node knows about itself, shared between the driver (which updates it) and the RPC.
+
+use serde::Serialize;
+use synod_chain::hash::Hash;
+use synod_chain::keys::PublicKey;
+
+/// The node's current state, as `status` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    /// Role (`leader`, `follower`, `observer`, ...).
+    pub role: String,
+    /// Raft term / PBFT view.
+    pub round: u64,
+    /// The current leader, if known.
+    pub leader: Option<PublicKey>,
+    /// Committed height.
+    pub height: u64,
+    /// Committed tip.
+    pub tip: Hash,
+    /// Highest height in the engine's log (>= height).
+    pub last_height: u64,
+    /// Current validator set.
+    pub validators: Vec<PublicKey>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Transactions in the mempool.
+    pub mempool: usize,
+    /// Transactions waiting in the engine.
+    pub engine_pending: usize,
+    /// Transactions committed since start.
+    pub committed_txs: u64,
+}
+
+impl NodeStatus {
+    /// Status before the engine has reported anything.
+    pub fn initial(height: u64, tip: Hash, validators: Vec<PublicKey>, role: &str) -> Self {
+        NodeStatus {
+            role: role.to_string(),
+            round: 0,
+            leader: None,
+            height,
+            tip,
+            last_height: height,
+            validators,
+            peers: 0,
+            mempool: 0,
+            engine_pending: 0,
+            committed_txs: 0,
+        }
+    }
+}

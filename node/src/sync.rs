@@ -1,0 +1,185 @@
+//! Block sync: any node serves ranges of committed blocks with their finality proofs; an
+//! observer pulls them, verifies every block in full (signatures, state root) and stores it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use synod_chain::{Block, Finality, TxVerifier, codec};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use crate::context::NodeContext;
+use crate::net::NetCommand;
+use crate::net::behaviour::{MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
+
+/// Most blocks per response.
+const MAX_BLOCKS: u32 = 256;
+/// Approximate byte budget of one response.
+const RESPONSE_BUDGET: usize = 8 << 20;
+
+/// Blocks from `from_height` on, at most `max_blocks`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// First height wanted.
+    pub from_height: u64,
+    /// Most blocks wanted.
+    pub max_blocks: u32,
+}
+
+/// A block with its finality proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its proof.
+    pub proof: Vec<u8>,
+}
+
+/// The answer: the server's tip and consecutive blocks from the requested height.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// The server's committed height.
+    pub tip: u64,
+    /// The blocks.
+    pub blocks: Vec<SyncedBlock>,
+}
+
+/// Answers a sync request from the store (bounded in count and bytes).
+pub fn serve(ctx: &NodeContext, request: &[u8]) -> Vec<u8> {
+    let tip = ctx.store.tip().height;
+    let mut response = SyncResponse {
+        tip,
+        blocks: Vec::new(),
+    };
+    let Ok(request) = codec::decode::<SyncRequest>(request, MAX_SYNC_REQUEST_BYTES as usize) else {
+        ctx.metrics.dropped("malformed_sync");
+        return codec::encode(&response);
+    };
+    let Ok(reader) = ctx.store.reader() else {
+        return codec::encode(&response);
+    };
+    let mut bytes = 0;
+    let last = tip.min(
+        request
+            .from_height
+            .saturating_add(request.max_blocks.min(MAX_BLOCKS) as u64),
+    );
+    for height in request.from_height.max(1)..=last {
+        let Ok(Some(block)) = reader.block_at(height) else {
+            break;
+        };
+        let proof = reader.proof(&block.hash()).unwrap_or_default();
+        bytes += 256 + block.txs.len() * 200 + proof.len();
+        if !response.blocks.is_empty() && bytes > RESPONSE_BUDGET {
+            break;
+        }
+        response.blocks.push(SyncedBlock { block, proof });
+    }
+    codec::encode(&response)
+}
+
+/// Observers: pull blocks from connected peers and store every one that verifies.
+pub async fn follow(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp2p::PeerId>>>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    let mut next_peer = 0usize;
+    loop {
+        tick.tick().await;
+        let candidates = peers.read().map(|p| p.clone()).unwrap_or_default();
+        if candidates.is_empty() {
+            continue;
+        }
+        next_peer = (next_peer + 1) % candidates.len();
+        let peer = candidates[next_peer];
+        loop {
+            let from_height = ctx.store.tip().height + 1;
+            let (reply, answer) = oneshot::channel();
+            let Some(net) = ctx.net.get() else {
+                break;
+            };
+            net.send(NetCommand::Sync {
+                to: peer,
+                bytes: codec::encode(&SyncRequest {
+                    from_height,
+                    max_blocks: MAX_BLOCKS,
+                }),
+                reply,
+            });
+            let Ok(Some(bytes)) = answer.await else {
+                break;
+            };
+            let Ok(response) =
+                codec::decode::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE_BYTES as usize)
+            else {
+                ctx.metrics.dropped("malformed_sync");
+                break;
+            };
+            if response.blocks.is_empty() {
+                break;
+            }
+            let ctx2 = ctx.clone();
+            let applied = tokio::task::spawn_blocking(move || apply(&ctx2, response.blocks))
+                .await
+                .unwrap_or(0);
+            if applied == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Verifies and stores consecutive synced blocks; returns how many were stored.
+fn apply(ctx: &NodeContext, blocks: Vec<SyncedBlock>) -> usize {
+    let mut verifier = TxVerifier::new(64 * 1024);
+    let mut stored = 0;
+    for synced in blocks {
+        let Ok(reader) = ctx.store.reader() else {
+            break;
+        };
+        let tip = ctx.store.tip();
+        let Ok(Some(parent)) = reader.header(&tip.hash) else {
+            break;
+        };
+        let changes = match ctx
+            .ledger
+            .apply_block(&mut verifier, &reader, &parent, &synced.block)
+        {
+            Ok(changes) => changes,
+            Err(e) => {
+                warn!(height = synced.block.header.height, error = %e, "a peer sent a block that does not verify");
+                ctx.metrics.dropped("invalid_block");
+                break;
+            }
+        };
+        drop(reader);
+        if let Err(e) =
+            ctx.store
+                .commit_block(&synced.block, &changes, &synced.proof, Finality::Final, &[])
+        {
+            warn!(error = %e, "cannot store a synced block");
+            break;
+        }
+        stored += 1;
+        ctx.metrics.commits.inc();
+        ctx.metrics
+            .committed_txs
+            .inc_by(synced.block.txs.len() as u64);
+        ctx.metrics.height.set(synced.block.header.height as i64);
+        if let Ok(reader) = ctx.store.reader() {
+            ctx.mempool()
+                .on_commit(&synced.block, &reader, std::time::Instant::now());
+        }
+    }
+    if stored > 0 {
+        let tip = ctx.store.tip();
+        ctx.update_status(|s| {
+            s.height = tip.height;
+            s.tip = tip.hash;
+            s.last_height = tip.height;
+        });
+        info!(height = tip.height, blocks = stored, "synced");
+    } else {
+        debug!("nothing synced");
+    }
+    stored
+}

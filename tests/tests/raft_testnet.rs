@@ -1,0 +1,492 @@
+//! Raft testnets of real `synod node` processes on 127.0.0.1 (OS-chosen ports): transactions
+//! commit everywhere, every node's database ends up identical, a SIGKILLed leader loses nothing
+//! that was acknowledged, a node that missed 500 blocks catches up, the edge drops forged and
+//! malformed messages, bad RPC calls get errors, and bad homes refuse to start.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use synod_chain::hash::Hash;
+use synod_chain::keyfile::read_key_file;
+use synod_chain::keys::SecretKey;
+use synod_chain::ledger::Ledger;
+use synod_chain::{Memo, SignedTransaction, Transaction};
+use synod_genesis::{Genesis, Home};
+use synod_node::rpc::client::{ClientError, RpcClient};
+use synod_tests::testnet::{Testnet, synod_bin, wait_for};
+
+fn account_keys(net: &Testnet) -> Vec<SecretKey> {
+    net.manifest
+        .accounts
+        .iter()
+        .map(|a| read_key_file(&net.dir.join(&a.key)).unwrap())
+        .collect()
+}
+
+fn chain_id(net: &Testnet) -> String {
+    net.manifest.chain_id.clone()
+}
+
+/// Signs `count` transfers from `key` starting at `nonce`.
+fn transfers(
+    chain: &str,
+    key: &SecretKey,
+    to: &SecretKey,
+    nonce: u64,
+    count: usize,
+) -> Vec<SignedTransaction> {
+    (0..count as u64)
+        .map(|i| {
+            Transaction {
+                chain_id: chain.to_string(),
+                from: key.public(),
+                to: to.address(),
+                amount: 1 + i,
+                fee: 1,
+                nonce: nonce + i,
+                memo: Memo::default(),
+            }
+            .sign(key)
+        })
+        .collect()
+}
+
+fn submit(client: &mut RpcClient, txs: &[SignedTransaction]) -> Result<Vec<Hash>, ClientError> {
+    let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
+    let results = client.call("send_transactions", json!({ "raw": raw }))?;
+    Ok(results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r.get("error").is_none(), "rejected: {r}");
+            r["id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect())
+}
+
+fn is_committed(client: &mut RpcClient, id: &Hash) -> bool {
+    client.call("get_transaction", json!({ "id": id })).is_ok()
+}
+
+/// Waits until every node answers at the same height, at least `min`.
+fn wait_converged(net: &Testnet, min: u64, timeout: Duration) {
+    let n = net.manifest.nodes.len();
+    wait_for(timeout, "all nodes at one height", || {
+        let heights: Vec<u64> = (0..n).map(|i| net.height(i)).collect();
+        heights[0] >= min && heights.iter().all(|h| *h == heights[0])
+    });
+}
+
+/// Stops the testnet and checks every node's database: same blocks at every height, same
+/// accounts, and each one consistent on its own (chain links, indexes, replayed state).
+fn assert_databases_identical(net: &Testnet) {
+    net.down();
+    let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).unwrap();
+    let state = genesis.state();
+    let ledger = Ledger::new(genesis.ledger_rules());
+    let stores: Vec<_> = (0..net.manifest.nodes.len())
+        .map(|i| net.store(i))
+        .collect();
+    let tip = stores[0].tip();
+    for (i, store) in stores.iter().enumerate() {
+        assert_eq!(store.tip(), tip, "node {i} has another tip");
+        assert_eq!(
+            store.accounts().unwrap(),
+            stores[0].accounts().unwrap(),
+            "node {i} accounts"
+        );
+        let report = store.verify_chain(Some((&state, &ledger))).unwrap();
+        assert!(report.replayed);
+        for height in 0..=tip.height {
+            assert_eq!(
+                store.hash_at(height).unwrap(),
+                stores[0].hash_at(height).unwrap(),
+                "node {i} differs at height {height}"
+            );
+        }
+    }
+}
+
+fn commit_everywhere(validators: usize) {
+    let net = Testnet::init("raft", validators, validators, &[]);
+    net.up();
+    let keys = account_keys(&net);
+    let chain = chain_id(&net);
+    // Each node receives transfers from its own account.
+    let mut ids = Vec::new();
+    for i in 0..validators {
+        let txs = transfers(&chain, &keys[i], &keys[(i + 1) % validators], 0, 25);
+        ids.extend(submit(&mut net.client(i), &txs).unwrap());
+    }
+    for i in 0..validators {
+        let mut client = net.client(i);
+        wait_for(
+            Duration::from_secs(60),
+            "every transaction committed",
+            || ids.iter().all(|id| is_committed(&mut client, id)),
+        );
+    }
+    wait_converged(&net, 2, Duration::from_secs(30));
+    assert_databases_identical(&net);
+}
+
+#[test]
+fn three_node_testnet_commits_everywhere_and_databases_agree() {
+    commit_everywhere(3);
+}
+
+#[test]
+fn five_node_testnet_commits_everywhere_and_databases_agree() {
+    commit_everywhere(5);
+}
+
+/// SIGKILL the leader under load: a new leader commits, and every transaction acknowledged as
+/// committed before the kill is in the chain on every node once the killed node is back.
+#[test]
+fn leader_sigkill_under_load_loses_nothing_acknowledged() {
+    let net = Arc::new(Testnet::init("raft", 3, 2, &[]));
+    net.up();
+    let keys = account_keys(&net);
+    let chain = chain_id(&net);
+    let sent: Arc<Mutex<Vec<Hash>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (net, sent, stop) = (net.clone(), sent.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut nonce = 0;
+            let mut target = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let txs = transfers(&chain, &keys[0], &keys[1], nonce, 10);
+                // A batch whose node is down is retried on the next one: no nonce gaps.
+                loop {
+                    target = (target + 1) % 3;
+                    if let Ok(ids) = submit(&mut net.client(target), &txs) {
+                        sent.lock().unwrap().extend(ids);
+                        break;
+                    }
+                    assert!(!stop.load(Ordering::Relaxed));
+                }
+                nonce += 10;
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        })
+    };
+    let leader = {
+        let mut found = None;
+        wait_for(Duration::from_secs(30), "a leader with commits", || {
+            found = net.leader();
+            found.is_some() && net.height(found.unwrap_or(0)) >= 5
+        });
+        found.unwrap()
+    };
+    // Everything the leader reports committed now is acknowledged.
+    let acknowledged: Vec<Hash> = {
+        let mut client = net.client(leader);
+        let ids = sent.lock().unwrap().clone();
+        ids.into_iter()
+            .filter(|id| is_committed(&mut client, id))
+            .collect()
+    };
+    assert!(
+        acknowledged.len() >= 10,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+    let before = net.height(leader);
+    net.kill(leader);
+    let killed_at = Instant::now();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    wait_for(Duration::from_secs(30), "a new leader commits", || {
+        net.leader().is_some_and(|l| l != leader)
+            && survivors.iter().any(|i| net.height(*i) > before)
+    });
+    println!(
+        "new leader committing {:?} after the kill",
+        killed_at.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    net.start(leader);
+    let all: Vec<Hash> = sent.lock().unwrap().clone();
+    for i in 0..3 {
+        let mut client = net.client(i);
+        wait_for(
+            Duration::from_secs(60),
+            "acknowledged transactions on every node",
+            || acknowledged.iter().all(|id| is_committed(&mut client, id)),
+        );
+    }
+    // What was submitted after the kill commits too (clients forwarded it or gossip carried it).
+    let mut client = net.client(survivors[0]);
+    wait_for(
+        Duration::from_secs(60),
+        "every submitted transaction",
+        || all.iter().all(|id| is_committed(&mut client, id)),
+    );
+    wait_converged(&net, before + 1, Duration::from_secs(30));
+    assert_databases_identical(&net);
+}
+
+/// A follower is down while 500 blocks commit; it restarts and converges.
+#[test]
+fn node_down_for_500_blocks_rejoins_and_converges() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    net.up();
+    let leader = net.leader().unwrap();
+    let follower = (leader + 1) % 3;
+    net.kill(follower);
+    let start = net.height(leader);
+    let mut client = net.client(leader);
+    while net.height(leader) < start + 500 {
+        for _ in 0..50 {
+            client.call("propose", json!({})).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let target = net.height(leader);
+    net.start(follower);
+    wait_for(Duration::from_secs(120), "the follower catches up", || {
+        net.height(follower) >= target
+    });
+    wait_converged(&net, target, Duration::from_secs(30));
+    assert_databases_identical(&net);
+}
+
+/// An Inbound that ignores everything: the test's libp2p client only sends.
+struct Deaf;
+
+impl synod_node::net::Inbound for Deaf {
+    fn consensus(&self, _: libp2p::PeerId, _: Vec<u8>) {}
+    fn gossip_txs(&self, _: libp2p::PeerId, _: Vec<u8>) {}
+    fn sync_request(&self, _: libp2p::PeerId, _: &[u8]) -> Vec<u8> {
+        Vec::new()
+    }
+    fn peers_changed(&self, _: &[libp2p::PeerId]) {}
+    fn send_failed(&self, _: libp2p::PeerId) {}
+}
+
+fn dropped(metrics: &str, reason: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "synod_messages_dropped_total{{reason=\"{reason}\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Garbage on the p2p port, and envelopes that are malformed, forged, or from a key outside the
+/// validator set: all dropped and counted; the node keeps committing.
+#[test]
+fn edge_drops_forged_and_malformed_messages() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    net.up();
+    let target = 0;
+    let node = &net.manifest.nodes[target];
+    let genesis = Genesis::load(&Home::new(net.home(target)).genesis_path()).unwrap();
+    let node_key = genesis.validators[target].public_key;
+    let impersonated = genesis.validators[1].public_key;
+
+    // Raw garbage straight to the TCP port.
+    let mut raw = std::net::TcpStream::connect(&node.listen).unwrap();
+    raw.write_all(&[0xab; 4096]).unwrap();
+    drop(raw);
+
+    // A libp2p peer with a key that is not a validator.
+    let outsider = SecretKey::generate();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let peer = synod_node::net::peer_id_of(&node_key).unwrap();
+    let (handle, task) = runtime.block_on(async {
+        synod_node::net::start(
+            synod_node::net::NetSetup {
+                keypair: libp2p::identity::Keypair::ed25519_from_bytes(outsider.seed()).unwrap(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
+                known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
+                tx_topic: "unused".into(),
+            },
+            Arc::new(Deaf),
+        )
+        .unwrap()
+    });
+    runtime.spawn(task);
+    let chain = genesis.hash();
+    let send =
+        |bytes: Vec<u8>| handle.send(synod_node::net::NetCommand::Consensus { to: peer, bytes });
+    // Well-signed, but the sender is not a validator.
+    send(synod_node::envelope::seal(
+        &outsider, &chain, &node_key, b"hello",
+    ));
+    // Claims to come from validator 1 but is signed by the outsider.
+    let mut forged = synod_node::envelope::seal(&outsider, &chain, &node_key, b"vote for me");
+    forged[32..64].copy_from_slice(&impersonated.0);
+    send(forged);
+    // Not an envelope at all.
+    send(vec![1, 2, 3]);
+
+    let mut client = net.client(target);
+    wait_for(Duration::from_secs(30), "the three drops counted", || {
+        let metrics = client.metrics().unwrap_or_default();
+        dropped(&metrics, "not_a_validator") >= 1
+            && dropped(&metrics, "forged") >= 1
+            && dropped(&metrics, "malformed") >= 1
+    });
+    // Still working.
+    let keys = account_keys(&net);
+    let ids = submit(
+        &mut client,
+        &transfers(&chain_id(&net), &keys[0], &keys[0], 0, 3),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(30), "a commit after the attack", || {
+        ids.iter().all(|id| is_committed(&mut client, id))
+    });
+    drop(handle);
+}
+
+/// Bad JSON-RPC requests get JSON-RPC errors with the right codes.
+#[test]
+fn bad_rpc_requests_get_errors() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    net.up();
+    let mut client = net.client(0);
+    let raw = |client: &mut RpcClient, body: &str| -> Value {
+        serde_json::from_slice(&client.http("POST", "/", body.as_bytes()).unwrap()).unwrap()
+    };
+    let code = |v: &Value| v["error"]["code"].as_i64();
+    assert_eq!(code(&raw(&mut client, "{not json")), Some(-32700));
+    assert_eq!(code(&raw(&mut client, "{}")), Some(-32600));
+    assert_eq!(code(&raw(&mut client, "[]")), Some(-32600));
+    assert_eq!(
+        code(&raw(
+            &mut client,
+            r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#
+        )),
+        Some(-32601)
+    );
+    assert_eq!(
+        code(&raw(
+            &mut client,
+            r#"{"jsonrpc":"2.0","id":1,"method":"get_block","params":{"height":"x"}}"#
+        )),
+        Some(-32602)
+    );
+    assert_eq!(
+        code(&raw(
+            &mut client,
+            r#"{"jsonrpc":"2.0","id":1,"method":"get_block","params":[1]}"#
+        )),
+        Some(-32602)
+    );
+    let batch = raw(
+        &mut client,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"status"},{"jsonrpc":"2.0","id":2,"method":"get_block","params":{"height":999999}}]"#,
+    );
+    assert_eq!(batch.as_array().unwrap().len(), 2);
+    assert!(batch[0]["result"]["height"].is_u64());
+    assert_eq!(code(&batch[1]), Some(-32004));
+
+    let err = client
+        .call("send_transaction", json!({ "raw": "zz" }))
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Rpc { code: -32602, .. }),
+        "{err}"
+    );
+    let key = account_keys(&net).remove(0);
+    let (tx, mut signature) = transfers(&chain_id(&net), &key, &key, 0, 1)
+        .remove(0)
+        .into_parts();
+    signature.0[3] ^= 1;
+    let forged = SignedTransaction::from_parts(tx, signature);
+    match client.call("send_transaction", json!({ "tx": forged })) {
+        Err(ClientError::Rpc {
+            code: -32010, data, ..
+        }) => assert_eq!(data.unwrap()["reason"], "bad_signature"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let other_chain = transfers("another-chain", &key, &key, 0, 1).remove(0);
+    match client.call("send_transaction", json!({ "tx": other_chain })) {
+        Err(ClientError::Rpc {
+            code: -32010, data, ..
+        }) => assert_eq!(data.unwrap()["reason"], "wrong_chain"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// Runs `synod node --home` expecting it to refuse to start; returns its stderr.
+fn refused(home: &std::path::Path) -> String {
+    let mut child = Command::new(synod_bin())
+        .args(["node", "--home"])
+        .arg(home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(!status.success());
+            let output = child.wait_with_output().unwrap();
+            return String::from_utf8_lossy(&output.stderr).to_string();
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_homes_refuse_to_start_with_a_clear_message() {
+    let net = Testnet::init("raft", 3, 1, &["--random-keys"]);
+
+    // A key that is not one of the genesis validators.
+    let home = net.home(0);
+    std::fs::remove_file(home.join("node_key")).unwrap();
+    synod_chain::keyfile::write_key_file(&home.join("node_key"), &SecretKey::generate()).unwrap();
+    let err = refused(&home);
+    assert!(err.contains("is not a validator of chain"), "{err}");
+
+    // A database that belongs to another chain.
+    let home = net.home(1);
+    let config = Home::new(&home).load_config().unwrap();
+    let other = synod_chain::fixtures::Fixture::new("some-other-chain", 1, 1, 0);
+    drop(synod_chain::Store::open(&Home::new(&home).db_path(&config), &other.genesis).unwrap());
+    let err = refused(&home);
+    assert!(
+        err.contains("database belongs to chain \"some-other-chain\""),
+        "{err}"
+    );
+
+    // The RPC port is taken.
+    let home = net.home(2);
+    let config = Home::new(&home).load_config().unwrap();
+    let _squatter = std::net::TcpListener::bind(&config.rpc).unwrap();
+    let err = refused(&home);
+    assert!(err.contains("cannot listen on rpc address"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+
+    // A missing home.
+    let err = refused(&net.dir.join("nowhere"));
+    assert!(err.contains("not a node home"), "{err}");
+    // A dev key is refused on a non-dev chain (the genesis here uses random keys).
+    let dev = synod_genesis::dev_keys::dev_key(&net.manifest.chain_id, 0);
+    let home = net.home(0);
+    std::fs::remove_file(home.join("node_key")).unwrap();
+    synod_chain::keyfile::write_key_file(&home.join("node_key"), &dev).unwrap();
+    let err = refused(&home);
+    assert!(err.contains("dev key"), "{err}");
+}
