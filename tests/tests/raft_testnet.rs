@@ -490,3 +490,76 @@ fn bad_homes_refuse_to_start_with_a_clear_message() {
     let err = refused(&home);
     assert!(err.contains("dev key"), "{err}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node outside the validator set, configured as an observer, follows the chain by syncing
+/// and verifying blocks; it never votes.
+#[test]
+fn observer_follows_the_chain() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    net.up();
+    let home = Home::new(net.dir.join("observer"));
+    std::fs::create_dir_all(&home.dir).unwrap();
+    std::fs::copy(net.dir.join("genesis.json"), home.genesis_path()).unwrap();
+    synod_chain::keyfile::write_key_file(&home.key_path(), &SecretKey::generate()).unwrap();
+    let rpc = format!("127.0.0.1:{}", free_port());
+    home.save_config(&synod_genesis::NodeConfig {
+        moniker: "observer".into(),
+        listen: format!("127.0.0.1:{}", free_port()),
+        rpc: rpc.clone(),
+        peers: net
+            .manifest
+            .nodes
+            .iter()
+            .map(|n| n.listen.clone())
+            .collect(),
+        data_dir: "data".into(),
+        log_level: "info".into(),
+        role: synod_genesis::NodeRole::Observer,
+    })
+    .unwrap();
+    let child = Command::new(synod_bin())
+        .args(["node", "--home"])
+        .arg(&home.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _observer = synod_tests::ChildGuard(child);
+
+    let keys = account_keys(&net);
+    let ids = submit(
+        &mut net.client(0),
+        &transfers(&chain_id(&net), &keys[0], &keys[0], 0, 20),
+    )
+    .unwrap();
+    let mut observer = RpcClient::new(&rpc).with_timeout(Duration::from_secs(5));
+    wait_for(
+        Duration::from_secs(60),
+        "the observer has every transaction",
+        || ids.iter().all(|id| is_committed(&mut observer, id)),
+    );
+    let status = observer.call("status", json!({})).unwrap();
+    assert_eq!(status["role"], "observer");
+    let leader = net.leader().unwrap();
+    let height = status["height"].as_u64().unwrap();
+    let theirs = net
+        .client(leader)
+        .call("get_block", json!({ "height": height, "txs": "none" }))
+        .unwrap();
+    let ours = observer
+        .call("get_block", json!({ "height": height, "txs": "none" }))
+        .unwrap();
+    assert_eq!(ours["hash"], theirs["hash"]);
+    assert!(matches!(
+        observer.call("propose", json!({})),
+        Err(ClientError::Rpc { code: -32011, .. })
+    ));
+}

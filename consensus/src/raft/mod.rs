@@ -71,12 +71,11 @@ pub struct RaftConfig {
     /// Most transactions the engine's pool holds.
     pub pool_capacity: usize,
     /// Test-only: a deliberately broken commit rule, to show the simulator's checkers catch it.
-    #[cfg(feature = "fault-injection")]
+    /// Always [`RaftFault::None`] outside tests; no genesis or config file can set it.
     pub fault: RaftFault,
 }
 
-/// Deliberately broken commit rules (test-only, behind the `fault-injection` feature).
-#[cfg(feature = "fault-injection")]
+/// Deliberately broken commit rules, for tests of the checkers only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RaftFault {
     /// The correct rules.
@@ -97,7 +96,6 @@ impl RaftConfig {
             params,
             seed,
             pool_capacity: 200_000,
-            #[cfg(feature = "fault-injection")]
             fault: RaftFault::None,
         }
     }
@@ -160,7 +158,6 @@ pub struct RaftEngine {
     incoming: Option<IncomingSnapshot>,
     /// Set when a committed block failed to apply: the engine stops rather than diverge.
     halted: bool,
-    #[cfg(feature = "fault-injection")]
     fault: RaftFault,
 }
 
@@ -228,7 +225,6 @@ impl RaftEngine {
             leader_state: None,
             incoming: None,
             halted: false,
-            #[cfg(feature = "fault-injection")]
             fault: config.fault,
         };
         engine.members = engine.members_at(u64::MAX);

@@ -190,7 +190,6 @@ impl RaftEngine {
             })
             .collect();
         matched.sort_unstable_by(|a, b| b.cmp(a));
-        #[cfg(feature = "fault-injection")]
         let (quorum, any_term) = match self.fault {
             super::RaftFault::CommitQuorumOffByOne => {
                 (self.majority().saturating_sub(1).max(1), false)
@@ -198,8 +197,6 @@ impl RaftEngine {
             super::RaftFault::CommitEntriesOfAnyTerm => (self.majority(), true),
             super::RaftFault::None => (self.majority(), false),
         };
-        #[cfg(not(feature = "fault-injection"))]
-        let (quorum, any_term) = (self.majority(), false);
         let Some(&candidate) = matched.get(quorum - 1) else {
             return;
         };
