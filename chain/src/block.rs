@@ -225,24 +225,12 @@ fn bounded_txs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SignedTransaction>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SecretKey;
-    use crate::tx::{Memo, Transaction};
 
     pub(crate) fn block_with(n: usize) -> Block {
-        let key = SecretKey::from_seed([5; 32]);
+        let fx = crate::fixtures::Fixture::new("c", 1, 1_000, 0);
+        let key = fx.keys[0].clone();
         let txs: Vec<SignedTransaction> = (0..n as u64)
-            .map(|nonce| {
-                Transaction {
-                    chain_id: "c".into(),
-                    from: key.public(),
-                    to: key.address(),
-                    amount: 1,
-                    fee: 0,
-                    nonce,
-                    memo: Memo::default(),
-                }
-                .sign(&key)
-            })
+            .map(|nonce| fx.transfer(0, 0, 1, 0, nonce))
             .collect();
         let tx_root = merkle_root(&txs.iter().map(SignedTransaction::id).collect::<Vec<_>>());
         Block {

@@ -121,26 +121,11 @@ impl TxVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SecretKey;
-    use crate::tx::{Memo, Transaction};
     use crate::verify::SignatureError;
 
     fn txs(n: u64) -> Vec<SignedTransaction> {
-        let key = SecretKey::from_seed([8; 32]);
-        (0..n)
-            .map(|nonce| {
-                Transaction {
-                    chain_id: "c".into(),
-                    from: key.public(),
-                    to: key.address(),
-                    amount: 1,
-                    fee: 0,
-                    nonce,
-                    memo: Memo::default(),
-                }
-                .sign(&key)
-            })
-            .collect()
+        let fx = crate::fixtures::Fixture::new("c", 1, 1_000, 0);
+        (0..n).map(|nonce| fx.transfer(0, 0, 1, 0, nonce)).collect()
     }
 
     #[test]

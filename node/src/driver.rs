@@ -130,13 +130,7 @@ impl<E: Engine> Driver<E> {
             DriverEvent::Message { from, payload } => {
                 match codec::decode::<E::Message>(&payload, MAX_MESSAGE_BYTES) {
                     Ok(msg) => {
-                        self.ctx
-                            .metrics
-                            .messages_received
-                            .get_or_create(&crate::metrics::KindLabel {
-                                kind: msg.kind().to_string(),
-                            })
-                            .inc();
+                        crate::metrics::count_kind(&self.ctx.metrics.messages_received, msg.kind());
                         self.step(Input::Message { from, msg })
                     }
                     Err(e) => {
@@ -204,13 +198,7 @@ impl<E: Engine> Driver<E> {
         };
         let payload = codec::encode(msg);
         let bytes = envelope::seal(&self.ctx.key, &self.ctx.genesis_hash, &to, &payload);
-        self.ctx
-            .metrics
-            .messages_sent
-            .get_or_create(&crate::metrics::KindLabel {
-                kind: msg.kind().to_string(),
-            })
-            .inc();
+        crate::metrics::count_kind(&self.ctx.metrics.messages_sent, msg.kind());
         if let Some(net) = self.ctx.net.get() {
             net.send(NetCommand::Consensus { to: peer, bytes });
         }

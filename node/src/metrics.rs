@@ -28,6 +28,15 @@ pub struct RoleLabel {
     pub role: String,
 }
 
+/// Counts one message of `kind` in `family`.
+pub fn count_kind(family: &Family<KindLabel, Counter>, kind: &str) {
+    family
+        .get_or_create(&KindLabel {
+            kind: kind.to_string(),
+        })
+        .inc();
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,

@@ -112,6 +112,17 @@ fn prune_undo(txn: &WriteTransaction, height: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn check_proof(proof: &[u8]) -> Result<(), StoreError> {
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(StoreError::TooLarge {
+            what: "finality proof",
+            len: proof.len(),
+            limit: MAX_PROOF_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Reads the canonical block at `height` inside a write transaction.
 fn canonical_block(txn: &WriteTransaction, height: u64) -> Result<Block, StoreError> {
     let hash = txn
@@ -234,13 +245,7 @@ impl Store {
                 limit: MAX_BLOCK_BYTES,
             });
         }
-        if proof.len() > MAX_PROOF_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "finality proof",
-                len: proof.len(),
-                limit: MAX_PROOF_BYTES,
-            });
-        }
+        check_proof(proof)?;
 
         let durability = match durability {
             CommitDurability::Deferred if engine.is_empty() => Durability::None,
@@ -320,13 +325,7 @@ impl Store {
                 tip_hash: state.meta.tip.hash,
             });
         }
-        if proof.len() > MAX_PROOF_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "finality proof",
-                len: proof.len(),
-                limit: MAX_PROOF_BYTES,
-            });
-        }
+        check_proof(proof)?;
         let txn = begin(&self.db, Durability::Immediate)?;
         txn.delete_table(ACCOUNTS)?;
         write_accounts(&txn, accounts)?;

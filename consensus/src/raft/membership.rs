@@ -1,6 +1,5 @@
 //! Single-server membership changes and leadership transfer.
 
-use synod_chain::block::Seal;
 use synod_chain::ledger::BlockTemplate;
 
 use super::{ConfigChange, LogEntry, Progress, RaftEngine, RaftMessage, TRANSFER_TIMER};
@@ -119,14 +118,8 @@ impl RaftEngine {
             return;
         }
         let template = BlockTemplate {
-            proposer: self.me,
-            timestamp_ms: now.max(self.execution.head().timestamp_ms + 1),
-            seal: Seal {
-                round: self.hard.term,
-                bits: 0,
-                nonce: 0,
-            },
             max_txs: 0,
+            ..self.template(now)
         };
         let built = match self.execution.build(&template, Vec::new()) {
             Ok(built) => built,

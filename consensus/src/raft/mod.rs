@@ -128,6 +128,16 @@ struct LeaderState {
     batch_armed: bool,
 }
 
+/// How a follower takes a message from a would-be leader.
+enum LeaderContact {
+    /// From an earlier term: answer with ours.
+    Stale,
+    /// This node stopped committing after a divergence: ignore.
+    Halted,
+    /// Follow it.
+    Accepted,
+}
+
 /// A snapshot being received.
 #[derive(Clone, Debug)]
 struct IncomingSnapshot {
@@ -354,6 +364,31 @@ impl RaftEngine {
             }));
         }
         self.reset_election_timer(out);
+    }
+
+    /// An append or snapshot from `from` claiming to lead `term`: follows it (stepping down or
+    /// adopting the term if needed), resets the election timer and renews the leader lease.
+    fn hear_from_leader(
+        &mut self,
+        now: Millis,
+        from: NodeId,
+        term: u64,
+        out: &mut Vec<Action<RaftMessage>>,
+    ) -> LeaderContact {
+        if term < self.hard.term {
+            return LeaderContact::Stale;
+        }
+        if term > self.hard.term || self.leader != Some(from) || self.role != Role::Follower {
+            self.become_follower(term, Some(from), out);
+        } else {
+            self.reset_election_timer(out);
+        }
+        self.last_leader_contact = Some(now);
+        if self.halted {
+            LeaderContact::Halted
+        } else {
+            LeaderContact::Accepted
+        }
     }
 
     fn reject_command(&self, reason: impl Into<String>, out: &mut Vec<Action<RaftMessage>>) {

@@ -102,7 +102,7 @@ impl RaftEngine {
         true
     }
 
-    fn template(&self, now: Millis) -> BlockTemplate {
+    pub(super) fn template(&self, now: Millis) -> BlockTemplate {
         BlockTemplate {
             proposer: self.me,
             timestamp_ms: now.max(self.execution.head().timestamp_ms + 1),

@@ -9,8 +9,8 @@ use synod_chain::store::EngineWrite;
 use super::messages::Conflict;
 use super::storage;
 use super::{
-    HEARTBEAT_TIMER, LogEntry, MAX_APPEND_BYTES, MAX_APPEND_ENTRIES, MAX_INFLIGHT_APPENDS,
-    RaftEngine, RaftMessage, SnapshotMeta,
+    HEARTBEAT_TIMER, LeaderContact, LogEntry, MAX_APPEND_BYTES, MAX_APPEND_ENTRIES,
+    MAX_INFLIGHT_APPENDS, RaftEngine, RaftMessage, SnapshotMeta,
 };
 use crate::engine::{Action, CommittedBlock, EngineEvent, Millis, NodeId, Role};
 
@@ -312,17 +312,10 @@ impl RaftEngine {
                 },
             });
         };
-        if term < self.hard.term {
-            return respond(self, false, 0, None, out);
-        }
-        if term > self.hard.term || self.leader != Some(from) || self.role != Role::Follower {
-            self.become_follower(term, Some(from), out);
-        } else {
-            self.reset_election_timer(out);
-        }
-        self.last_leader_contact = Some(now);
-        if self.halted {
-            return;
+        match self.hear_from_leader(now, from, term, out) {
+            LeaderContact::Stale => return respond(self, false, 0, None, out),
+            LeaderContact::Halted => return,
+            LeaderContact::Accepted => {}
         }
         // A leader that sends non-contiguous entries is broken; ignore the message.
         if entries

@@ -8,7 +8,7 @@ use synod_chain::keys::Address;
 use synod_chain::ledger::Account;
 
 use super::storage;
-use super::{RaftEngine, RaftMessage, SnapshotMeta};
+use super::{LeaderContact, RaftEngine, RaftMessage, SnapshotMeta};
 use crate::engine::{Action, ChainSnapshot, ChainState, EngineEvent, Millis, NodeId, Role};
 
 /// Bytes per snapshot chunk.
@@ -162,17 +162,10 @@ impl RaftEngine {
                 },
             });
         };
-        if term < self.hard.term {
-            return respond(self, 0, out);
-        }
-        if term > self.hard.term || self.leader != Some(from) || self.role != Role::Follower {
-            self.become_follower(term, Some(from), out);
-        } else {
-            self.reset_election_timer(out);
-        }
-        self.last_leader_contact = Some(now);
-        if self.halted {
-            return;
+        match self.hear_from_leader(now, from, term, out) {
+            LeaderContact::Stale => return respond(self, 0, out),
+            LeaderContact::Halted => return,
+            LeaderContact::Accepted => {}
         }
         if meta.index <= self.commit_index {
             self.incoming = None;
