@@ -43,13 +43,19 @@ impl RaftEngine {
         self.start_pre_vote(now, out);
     }
 
-    fn start_pre_vote(&mut self, now: Millis, out: &mut Vec<Action<RaftMessage>>) {
+    /// Enters `role` with only our own vote and a fresh timer; true if that vote is a majority
+    /// already (a one-member cluster).
+    fn begin_campaign(&mut self, role: Role, out: &mut Vec<Action<RaftMessage>>) -> bool {
         self.leader = None;
         self.votes.clear();
         self.votes.insert(self.me);
-        self.set_role(Role::PreCandidate, out);
+        self.set_role(role, out);
         self.reset_election_timer(out);
-        if self.votes.len() >= self.majority() {
+        self.votes.len() >= self.majority()
+    }
+
+    fn start_pre_vote(&mut self, now: Millis, out: &mut Vec<Action<RaftMessage>>) {
+        if self.begin_campaign(Role::PreCandidate, out) {
             return self.start_election(now, false, out);
         }
         self.send_to_members(
@@ -116,12 +122,7 @@ impl RaftEngine {
         self.hard.term += 1;
         self.hard.voted_for = Some(self.me);
         self.persist_hard(out);
-        self.leader = None;
-        self.votes.clear();
-        self.votes.insert(self.me);
-        self.set_role(Role::Candidate, out);
-        self.reset_election_timer(out);
-        if self.votes.len() >= self.majority() {
+        if self.begin_campaign(Role::Candidate, out) {
             return self.become_leader(now, out);
         }
         self.send_to_members(
