@@ -8,14 +8,27 @@
 //! - Execute actions in order. A [`Action::Persist`] (and the writes carried by
 //!   [`Action::Commit`] and [`Action::InstallSnapshot`]) is durable before any later
 //!   [`Action::Send`] or [`Action::Broadcast`] leaves the node.
+//! - Every write of one [`Engine::handle`] call is durable before the engine is handed its next
+//!   input. Raft's leader counts its own log entry towards a commit on that promise; PBFT counts
+//!   its own PREPARE and COMMIT, and relies on its accepted PRE-PREPAREs, prepared certificates,
+//!   view and checkpoints being on disk before any later message of it can be answered.
+//! - A commit marked `replayable` may be written without its own fsync: after a crash the store
+//!   holds a prefix of the chain, and the engine's durable log replays the rest.
+//! - `now` is monotonic: it never goes back and never jumps with the wall clock. (The node uses
+//!   the wall clock at start plus a monotonic elapsed time, so block timestamps stay close to
+//!   real time while timeouts and leases cannot be stalled by a clock step.)
 //! - Restart an engine by constructing a new one from its persisted state ([`Restored`]).
 //! - Drop, before the engine sees it, any message whose sender or signature fails.
+//! - Answer [`Action::RequestSync`] by fetching committed blocks with their finality proofs from
+//!   the named peer's store and handing them back as [`Input::Synced`] (or nothing, if the peer
+//!   does not answer: the engine asks again).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use synod_chain::hash::Hash;
 use synod_chain::keys::{Address, PublicKey};
 use synod_chain::ledger::{Account, StateChanges};
 use synod_chain::store::EngineWrite;
@@ -64,6 +77,18 @@ pub enum Input<M> {
     BlockMined(Block),
     /// An operator's request.
     Command(Command),
+    /// Committed blocks with their finality proofs, fetched from a peer's store after an
+    /// [`Action::RequestSync`], lowest first. Unverified: the engine checks every proof and block.
+    Synced(Vec<SyncedBlock>),
+}
+
+/// A committed block as a peer's store holds it: the block and its finality proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its finality proof, as the engine that committed it wrote it.
+    pub proof: Vec<u8>,
 }
 
 /// A block the engine has decided, with everything the driver needs to store it.
@@ -133,6 +158,18 @@ pub enum Action<M> {
         /// First height wanted.
         height: u64,
     },
+    /// Rewind the chain to `height` (a proof-of-work reorganisation): the blocks above it are
+    /// removed and their state undone, durably; the `Commit`s that follow apply the new branch.
+    Rewind {
+        /// The fork point, which stays.
+        height: u64,
+    },
+    /// Search nonces (rolling the timestamp when a range is exhausted) until `block`'s header
+    /// meets the target its bits declare, then hand it back as [`Input::BlockMined`]. Replaces
+    /// any template being mined: a stale template never mines on.
+    Mine(Box<Block>),
+    /// Stop mining.
+    StopMining,
     /// Something worth a log line, a metric or a simulator check.
     Event(EngineEvent),
 }
@@ -212,6 +249,14 @@ pub enum EngineEvent {
     },
     /// A command could not be carried out.
     CommandRejected {
+        /// Why.
+        reason: String,
+    },
+    /// A pending transaction was given up for good (it can never commit): the node reports the
+    /// reason to whoever asks for the transaction.
+    TxDropped {
+        /// The transaction's id.
+        id: Hash,
         /// Why.
         reason: String,
     },

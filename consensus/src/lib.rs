@@ -13,5 +13,5 @@ pub mod sim;
 
 pub use engine::{
     Action, ChainSnapshot, ChainState, Command, CommittedBlock, Engine, EngineEvent, EngineStatus,
-    Input, Message, Millis, NodeId, Restored, Role, TimerId,
+    Input, Message, Millis, NodeId, Restored, Role, SyncedBlock, TimerId,
 };

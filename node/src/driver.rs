@@ -260,6 +260,15 @@ impl<E: Engine> Driver<E> {
             Action::RequestSync { from, height } => {
                 debug!(from = %from.short(), height, "engine asked for sync");
             }
+            Action::Rewind { height } => {
+                warn!(
+                    height,
+                    "engine asked for a rewind, which this driver does not support"
+                );
+            }
+            Action::Mine(_) | Action::StopMining => {
+                warn!("engine asked for mining, which this driver does not support");
+            }
             Action::Event(event) => self.on_engine_event(event)?,
         }
         Ok(())
@@ -323,6 +332,9 @@ impl<E: Engine> Driver<E> {
             EngineEvent::CommandRejected { reason } => {
                 debug!(reason, "command rejected");
                 self.rejected = Some(reason);
+            }
+            EngineEvent::TxDropped { id, reason } => {
+                debug!(tx = %id.short(), reason, "engine dropped a transaction");
             }
         }
         Ok(())

@@ -506,7 +506,8 @@ impl Engine for RaftEngine {
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Transactions(txs) => self.on_transactions(now, txs, out),
-            Input::BlockMined(_) => {}
+            // Raft brings lagging followers up with appends and snapshots, not block sync.
+            Input::BlockMined(_) | Input::Synced(_) => {}
             Input::Command(command) => self.on_command(now, command, out),
         }
     }

@@ -19,14 +19,14 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use synod_chain::hash::Hash;
 
-use synod_chain::keys::Address;
+use synod_chain::keys::{Address, SecretKey};
 use synod_chain::ledger::{Account, Ledger};
 use synod_chain::store::EngineWrite;
 use synod_chain::{Block, BlockHeader, SignedTransaction};
 
 use crate::engine::{
     Action, ChainState, Command, Engine, EngineEvent, EngineStatus, Input, Message, Millis, NodeId,
-    Restored, Role, TimerId,
+    Restored, Role, SyncedBlock, TimerId,
 };
 use crate::rng::DetRng;
 use adversary::Adversary;
@@ -46,6 +46,8 @@ pub struct NodeSetup {
     pub seed: u64,
     /// The chain's ledger rules.
     pub ledger: Ledger,
+    /// Its signing key (engines that sign their own messages need it).
+    pub key: SecretKey,
 }
 
 /// A test's hand on the network: sees every message at send time (now, from, to) and returns what
@@ -61,6 +63,8 @@ struct DurableChain {
     tip: BlockHeader,
     accounts: BTreeMap<Address, Account>,
     blocks: BTreeMap<u64, Block>,
+    /// Finality proofs of the stored blocks, by height.
+    proofs: BTreeMap<u64, Vec<u8>>,
 }
 
 struct SimNode<E: Engine> {
@@ -95,7 +99,14 @@ enum EventKind<M> {
         node: usize,
         command: Command,
     },
+    Synced {
+        node: usize,
+        blocks: Vec<SyncedBlock>,
+    },
 }
+
+/// Most blocks one simulated sync answer carries.
+const SYNC_BATCH: u64 = 64;
 
 /// Clients resubmit a transaction that has not committed after this long (mempools are
 /// volatile: a transaction gossiped while its future leader was down is otherwise lost).
@@ -201,6 +212,7 @@ impl<E: Engine> Sim<E> {
             tip: genesis,
             accounts: fixture.genesis.accounts.clone(),
             blocks: BTreeMap::new(),
+            proofs: BTreeMap::new(),
         };
         let nodes = ids
             .iter()
@@ -424,6 +436,7 @@ impl<E: Engine> Sim<E> {
             validators: self.ids.clone(),
             seed: self.config.seed ^ ((i as u64 + 1) << 32) ^ node.incarnation,
             ledger: self.ledger.clone(),
+            key: bank::validator_key(i),
         };
         let restored = Restored {
             engine_state: node.engine_state.clone(),
@@ -562,6 +575,13 @@ impl<E: Engine> Sim<E> {
                 self.record(node, || format!("command {command:?}"));
                 self.input(node, Input::Command(command))
             }
+            EventKind::Synced { node, blocks } => {
+                if self.nodes[node].engine.is_none() {
+                    return Ok(());
+                }
+                self.record(node, || format!("synced {} blocks", blocks.len()));
+                self.input(node, Input::Synced(blocks))
+            }
         }
     }
 
@@ -639,6 +659,35 @@ impl<E: Engine> Sim<E> {
         }
     }
 
+    /// Answers node `i`'s request for blocks from `height` on out of node `from`'s durable chain,
+    /// after a round trip over the network (nothing if the peer is down or a link drops it).
+    fn serve_sync(&mut self, i: usize, from: NodeId, height: u64) {
+        let Some(j) = self.index_of(&from).filter(|j| *j != i && self.is_up(*j)) else {
+            return;
+        };
+        let there = self.network.route(&mut self.rng, i, j);
+        let back = self.network.route(&mut self.rng, j, i);
+        let (Some(there), Some(back)) = (there.first(), back.first()) else {
+            return;
+        };
+        let chain = &self.nodes[j].chain;
+        let blocks: Vec<SyncedBlock> = (height..height.saturating_add(SYNC_BATCH))
+            .map_while(|h| {
+                let block = chain.blocks.get(&h)?;
+                Some(SyncedBlock {
+                    block: block.clone(),
+                    proof: chain.proofs.get(&h).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        if !blocks.is_empty() {
+            self.schedule(
+                self.now + there + back,
+                EventKind::Synced { node: i, blocks },
+            );
+        }
+    }
+
     fn execute(&mut self, i: usize, action: Action<E::Message>) -> Result<(), SimFailure> {
         match action {
             Action::Send { to, msg } => {
@@ -700,9 +749,9 @@ impl<E: Engine> Sim<E> {
                     }
                 }
                 chain.tip = committed.block.header;
-                chain
-                    .blocks
-                    .insert(committed.block.header.height, committed.block);
+                let height = committed.block.header.height;
+                chain.proofs.insert(height, committed.proof);
+                chain.blocks.insert(height, committed.block);
             }
             Action::InstallSnapshot(snapshot) => {
                 self.record(i, || format!("install snapshot {}", snapshot.header.height));
@@ -718,7 +767,12 @@ impl<E: Engine> Sim<E> {
                 self.record(i, || {
                     format!("sync request from {} at {height}", from.short())
                 });
+                self.serve_sync(i, from, height);
             }
+            Action::Rewind { height } => {
+                self.record(i, || format!("rewind to {height} (not simulated)"));
+            }
+            Action::Mine(_) | Action::StopMining => {}
             Action::Event(event) => {
                 if let EngineEvent::Divergence { height, detail } = &event
                     && self.nodes[i].adversary.is_none()
