@@ -91,6 +91,8 @@ pub struct SignedTransaction {
     signature: Signature,
     #[serde(skip)]
     id: std::sync::OnceLock<Hash>,
+    #[serde(skip)]
+    sender: std::sync::OnceLock<Address>,
 }
 
 impl PartialEq for SignedTransaction {
@@ -196,7 +198,14 @@ impl SignedTransaction {
             tx,
             signature,
             id: std::sync::OnceLock::new(),
+            sender: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The sender's account (a hash of its key, so computed once: pools, ledgers and mempools
+    /// ask for it on every pass).
+    pub fn sender(&self) -> Address {
+        *self.sender.get_or_init(|| self.tx.sender())
     }
 
     /// The transaction.

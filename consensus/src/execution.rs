@@ -103,6 +103,11 @@ impl Execution {
         }
     }
 
+    /// An account as of the head (speculative blocks included).
+    pub fn account(&self, address: &Address) -> Account {
+        self.layered().account(address).unwrap_or_default()
+    }
+
     /// Builds the next block on top of the head from `candidates` and keeps its state.
     pub fn build(
         &mut self,

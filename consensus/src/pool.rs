@@ -1,103 +1,279 @@
-//! The engine's queue of transactions waiting for a block, in arrival order, bounded, without
-//! duplicates. The node's mempool admits and gossips; this queue only orders what a proposer
-//! will include next.
+//! The engine's pool of transactions waiting for a block: every transaction the node handed the
+//! engine stays here until it commits or is given up for good with a reason, so a leader or
+//! primary change, a dropped forward or an abandoned proposal never loses one.
+//!
+//! The node's mempool admits and answers users; this pool orders what a proposer includes next
+//! (senders in the order their first transaction arrived, each sender's transactions in nonce
+//! order) and remembers when each transaction was last forwarded, so a replica can re-forward
+//! what is still pending after a leader change. It never evicts: when it is full it refuses new
+//! transactions, which the node still holds and hands in again later.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use synod_chain::hash::Hash;
+use synod_chain::keys::Address;
+use synod_chain::ledger::AccountSource;
 use synod_chain::{SignedTransaction, TxError};
 
-/// Pending transactions, oldest first.
+use crate::engine::Millis;
+
+/// A waiting transaction and its bookkeeping.
+#[derive(Clone, Debug)]
+struct PoolEntry {
+    tx: SignedTransaction,
+    sender: Address,
+    nonce: u64,
+    /// When it was last handed to the leader (or first seen); resends wait for it to age.
+    last_sent: Millis,
+}
+
+/// Why transactions left the pool without committing, for [`crate::EngineEvent::TxDropped`].
+pub type Dropped = Vec<(Hash, String)>;
+
+/// Pending transactions.
 #[derive(Clone, Debug)]
 pub struct TxPool {
-    queue: VecDeque<(Hash, SignedTransaction)>,
-    live: HashSet<Hash>,
+    entries: HashMap<Hash, PoolEntry>,
+    /// Arrival order; ids no longer in `entries` are skipped and compacted away.
+    order: VecDeque<Hash>,
+    by_sender: HashMap<Address, BTreeMap<u64, Hash>>,
     capacity: usize,
 }
 
 impl TxPool {
-    /// A pool holding at most `capacity` transactions (the oldest are dropped beyond it).
+    /// A pool holding at most `capacity` transactions.
     pub fn new(capacity: usize) -> Self {
         TxPool {
-            queue: VecDeque::new(),
-            live: HashSet::new(),
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            by_sender: HashMap::new(),
             capacity: capacity.max(1),
         }
     }
 
     /// Transactions waiting.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.entries.len()
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.entries.is_empty()
     }
 
     /// Whether `id` is waiting.
     pub fn contains(&self, id: &Hash) -> bool {
-        self.live.contains(id)
+        self.entries.contains_key(id)
     }
 
-    /// Adds transactions not already waiting. Returns how many were new.
-    pub fn add(&mut self, txs: impl IntoIterator<Item = SignedTransaction>) -> usize {
-        let mut added = 0;
+    /// Adds transactions not already waiting, as seen (and sent on) at `now`. Returns the ones
+    /// that were new; a full pool refuses the rest (the node keeps them and offers them again).
+    pub fn add(
+        &mut self,
+        now: Millis,
+        txs: impl IntoIterator<Item = SignedTransaction>,
+    ) -> Vec<SignedTransaction> {
+        let mut added = Vec::new();
         for tx in txs {
+            if self.entries.len() >= self.capacity {
+                break;
+            }
             let id = tx.id();
-            if self.live.insert(id) {
-                self.queue.push_back((id, tx));
-                added += 1;
+            if self.entries.contains_key(&id) {
+                continue;
             }
-        }
-        while self.live.len() > self.capacity {
-            if let Some((id, _)) = self.queue.pop_front() {
-                self.live.remove(&id);
+            let sender = tx.sender();
+            let nonce = tx.tx().nonce;
+            let slot = self.by_sender.entry(sender).or_default();
+            if slot.contains_key(&nonce) {
+                // Another transaction of this sender holds the nonce; only one can ever commit.
+                continue;
             }
+            slot.insert(nonce, id);
+            self.order.push_back(id);
+            self.entries.insert(
+                id,
+                PoolEntry {
+                    tx: tx.clone(),
+                    sender,
+                    nonce,
+                    last_sent: now,
+                },
+            );
+            added.push(tx);
         }
-        self.compact();
         added
     }
 
-    /// Up to `max` waiting transactions, oldest first.
-    pub fn candidates(&self, max: usize) -> Vec<SignedTransaction> {
-        self.queue
-            .iter()
-            .filter(|(id, _)| self.live.contains(id))
-            .take(max)
-            .map(|(_, tx)| tx.clone())
-            .collect()
+    /// Up to `max` waiting transactions for a block: senders in the order their oldest waiting
+    /// transaction arrived, each sender's run of consecutive nonces starting at `next_nonce` of
+    /// that sender (what the block's parent state expects). Transactions behind a nonce gap are
+    /// left out: they cannot apply yet, and a pool full of them must not cost a builder anything.
+    pub fn candidates(
+        &self,
+        max: usize,
+        next_nonce: impl Fn(&Address) -> u64,
+    ) -> Vec<SignedTransaction> {
+        let mut out = Vec::new();
+        let mut expanded: HashSet<Address> = HashSet::new();
+        for id in &self.order {
+            if out.len() >= max {
+                break;
+            }
+            let Some(entry) = self.entries.get(id) else {
+                continue;
+            };
+            if !expanded.insert(entry.sender) {
+                continue;
+            }
+            let Some(nonces) = self.by_sender.get(&entry.sender) else {
+                continue;
+            };
+            let first = next_nonce(&entry.sender);
+            for (expected, (nonce, id)) in (first..).zip(nonces.range(first..)) {
+                if out.len() >= max || *nonce != expected {
+                    break;
+                }
+                if let Some(e) = self.entries.get(id) {
+                    out.push(e.tx.clone());
+                }
+            }
+        }
+        out
     }
 
-    /// Removes transactions (included in a block, or refused for good).
+    /// Every waiting transaction, oldest first, at most `max`, marked as sent at `now`.
+    pub fn take_all_for_forward(&mut self, now: Millis, max: usize) -> Vec<SignedTransaction> {
+        self.take_for_forward(now, Millis::MAX, max)
+    }
+
+    /// Waiting transactions last sent at least `min_age` ms before `now`, oldest first, at most
+    /// `max`, marked as sent at `now`: what a follower re-forwards to its leader.
+    pub fn take_due_for_resend(
+        &mut self,
+        now: Millis,
+        min_age: Millis,
+        max: usize,
+    ) -> Vec<SignedTransaction> {
+        self.take_for_forward(now, min_age, max)
+    }
+
+    fn take_for_forward(
+        &mut self,
+        now: Millis,
+        min_age: Millis,
+        max: usize,
+    ) -> Vec<SignedTransaction> {
+        let mut out = Vec::new();
+        for id in &self.order {
+            if out.len() >= max {
+                break;
+            }
+            let Some(entry) = self.entries.get_mut(id) else {
+                continue;
+            };
+            if min_age != Millis::MAX && now.saturating_sub(entry.last_sent) < min_age {
+                continue;
+            }
+            entry.last_sent = now;
+            out.push(entry.tx.clone());
+        }
+        out
+    }
+
+    /// Removes transactions (included in a block this node proposed or committed).
     pub fn remove<'a>(&mut self, ids: impl IntoIterator<Item = &'a Hash>) {
         for id in ids {
-            self.live.remove(id);
+            self.remove_one(id);
         }
         self.compact();
     }
 
-    /// Removes what a block builder refused, except transactions that may become valid later
-    /// (a nonce ahead of the account's).
-    pub fn remove_rejected(&mut self, rejected: &[(Hash, TxError)]) {
-        let permanent = rejected.iter().filter_map(|(id, error)| match error {
-            TxError::BadNonce { expected, got } if got > expected => None,
-            _ => Some(id),
-        });
-        self.remove(permanent);
+    fn remove_one(&mut self, id: &Hash) -> Option<PoolEntry> {
+        let entry = self.entries.remove(id)?;
+        if let Some(nonces) = self.by_sender.get_mut(&entry.sender) {
+            nonces.remove(&entry.nonce);
+            if nonces.is_empty() {
+                self.by_sender.remove(&entry.sender);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Removes what a block builder refused for good. A nonce ahead of the account's may become
+    /// valid once the gap fills, and a balance may grow: those stay. A nonce behind it means the
+    /// transaction is already in a block (committed or in flight) or was replaced: it leaves
+    /// quietly, because the commit that settles it reports which. Returns the others removed, with
+    /// their reasons.
+    pub fn remove_rejected(&mut self, rejected: &[(Hash, TxError)]) -> Dropped {
+        let mut dropped = Vec::new();
+        for (id, error) in rejected {
+            match error {
+                TxError::BadNonce { expected, got } if got > expected => {}
+                TxError::InsufficientBalance { .. } => {}
+                TxError::BadNonce { .. } => {
+                    self.remove_one(id);
+                }
+                _ => {
+                    if self.remove_one(id).is_some() {
+                        dropped.push((*id, error.to_string()));
+                    }
+                }
+            }
+        }
+        self.compact();
+        dropped
+    }
+
+    /// After a commit: drops every waiting transaction of `senders` whose nonce the committed
+    /// state has passed. The ones in `committed` left because they committed; the others were
+    /// made void by a committed transaction with their nonce, and are returned with that reason.
+    pub fn prune_committed<S: AccountSource + ?Sized>(
+        &mut self,
+        senders: impl IntoIterator<Item = Address>,
+        accounts: &S,
+        committed: &HashSet<Hash>,
+    ) -> Dropped {
+        let mut dropped = Vec::new();
+        for sender in senders {
+            let Ok(account) = accounts.account(&sender) else {
+                continue;
+            };
+            let stale: Vec<Hash> = self
+                .by_sender
+                .get(&sender)
+                .map(|n| n.range(..account.nonce).map(|(_, id)| *id).collect())
+                .unwrap_or_default();
+            for id in stale {
+                if self.remove_one(&id).is_some() && !committed.contains(&id) {
+                    dropped.push((
+                        id,
+                        "replaced: a committed transaction used its nonce".to_string(),
+                    ));
+                }
+            }
+        }
+        self.compact();
+        dropped
+    }
+
+    /// Drops whatever the state (say, an installed snapshot) has made stale, for every sender.
+    pub fn prune_all<S: AccountSource + ?Sized>(&mut self, accounts: &S) -> Dropped {
+        let senders: Vec<Address> = self.by_sender.keys().copied().collect();
+        self.prune_committed(senders, accounts, &HashSet::new())
     }
 
     fn compact(&mut self) {
-        if self.queue.len() > 2 * self.live.len() + 64 {
-            let live = &self.live;
-            self.queue.retain(|(id, _)| live.contains(id));
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.order.retain(|id| entries.contains_key(id));
         }
         while self
-            .queue
+            .order
             .front()
-            .is_some_and(|(id, _)| !self.live.contains(id))
+            .is_some_and(|id| !self.entries.contains_key(id))
         {
-            self.queue.pop_front();
+            self.order.pop_front();
         }
     }
 }
@@ -106,20 +282,63 @@ impl TxPool {
 mod tests {
     use super::*;
     use synod_chain::fixtures::Fixture;
+    use synod_chain::ledger::Account;
 
     #[test]
-    fn orders_dedups_bounds_and_removes() {
+    fn keeps_order_dedups_and_refuses_when_full() {
         let fx = Fixture::new("pool", 2, 100, 0);
         let txs: Vec<_> = (0..10).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
         let mut pool = TxPool::new(8);
-        assert_eq!(pool.add(txs.clone()), 10);
+        assert_eq!(pool.add(0, txs.clone()).len(), 8);
         assert_eq!(pool.len(), 8);
-        assert_eq!(pool.add(txs[5..].to_vec()), 0);
-        let first = pool.candidates(3);
-        assert_eq!(first, txs[2..5].to_vec());
-        pool.remove(&[txs[2].id(), txs[4].id()]);
-        assert_eq!(pool.candidates(2), vec![txs[3].clone(), txs[5].clone()]);
-        pool.remove_rejected(&[
+        // Full: nothing evicted, nothing new taken.
+        assert!(pool.add(0, txs[8..].to_vec()).is_empty());
+        assert_eq!(pool.candidates(3, |_| 0), txs[..3].to_vec());
+        pool.remove(&[txs[0].id(), txs[2].id()]);
+        // Nonce 2 is gone: 3 and later wait behind the gap.
+        assert_eq!(pool.candidates(5, |_| 1), vec![txs[1].clone()]);
+        assert_eq!(
+            pool.candidates(2, |_| 3),
+            vec![txs[3].clone(), txs[4].clone()]
+        );
+        assert_eq!(pool.add(0, txs[8..].to_vec()).len(), 2);
+    }
+
+    #[test]
+    fn each_sender_in_nonce_order() {
+        let fx = Fixture::new("pool", 3, 100, 0);
+        let mut pool = TxPool::new(100);
+        // Nonce 1 of account 0 arrives before nonce 0 (a re-forward).
+        pool.add(
+            0,
+            vec![
+                fx.transfer(0, 1, 1, 0, 1),
+                fx.transfer(1, 2, 1, 0, 0),
+                fx.transfer(0, 1, 1, 0, 0),
+            ],
+        );
+        let order: Vec<(Address, u64)> = pool
+            .candidates(10, |_| 0)
+            .iter()
+            .map(|t| (t.sender(), t.tx().nonce))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (fx.addresses[0], 0),
+                (fx.addresses[0], 1),
+                (fx.addresses[1], 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn rejected_and_pruned_are_reported() {
+        let fx = Fixture::new("pool", 2, 100, 0);
+        let txs: Vec<_> = (0..4).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
+        let mut pool = TxPool::new(10);
+        pool.add(0, txs.clone());
+        let dropped = pool.remove_rejected(&[
             (
                 txs[3].id(),
                 TxError::BadNonce {
@@ -128,14 +347,57 @@ mod tests {
                 },
             ),
             (
-                txs[5].id(),
+                txs[2].id(),
                 TxError::BadNonce {
                     expected: 9,
-                    got: 5,
+                    got: 2,
                 },
             ),
+            (txs[1].id(), TxError::AmountOverflow),
         ]);
-        assert!(pool.contains(&txs[3].id()));
-        assert!(!pool.contains(&txs[5].id()));
+        // The stale nonce leaves quietly; the overflow is reported; the nonce ahead stays.
+        assert_eq!(
+            dropped.iter().map(|d| d.0).collect::<Vec<_>>(),
+            vec![txs[1].id()]
+        );
+        assert!(pool.contains(&txs[3].id()) && !pool.contains(&txs[2].id()));
+        pool.add(0, vec![txs[1].clone()]);
+
+        // Account 0's nonce moved to 2: nonce 0 committed, nonce 1 was replaced by another.
+        let mut accounts = BTreeMap::new();
+        accounts.insert(
+            fx.addresses[0],
+            Account {
+                balance: 90,
+                nonce: 2,
+            },
+        );
+        let committed: HashSet<Hash> = [txs[0].id()].into_iter().collect();
+        let dropped = pool.prune_committed([fx.addresses[0]], &accounts, &committed);
+        assert_eq!(
+            dropped.iter().map(|d| d.0).collect::<Vec<_>>(),
+            vec![txs[1].id()]
+        );
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn resends_only_what_has_waited() {
+        let fx = Fixture::new("pool", 2, 100, 0);
+        let txs: Vec<_> = (0..3).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
+        let mut pool = TxPool::new(10);
+        pool.add(0, txs[..2].to_vec());
+        pool.add(500, txs[2..].to_vec());
+        assert_eq!(
+            pool.take_due_for_resend(1_000, 1_000, 10),
+            txs[..2].to_vec()
+        );
+        // Just sent: nothing is due again until it has waited once more.
+        assert!(pool.take_due_for_resend(1_200, 1_000, 10).is_empty());
+        assert_eq!(
+            pool.take_due_for_resend(1_500, 1_000, 10),
+            txs[2..].to_vec()
+        );
+        assert_eq!(pool.take_all_for_forward(1_600, 10).len(), 3);
     }
 }

@@ -174,7 +174,7 @@ impl Mempool {
             return Err(AdmitError::Full(self.entries.len()));
         }
         let t = tx.tx();
-        let sender = t.sender();
+        let sender = tx.sender();
         let account = accounts
             .account(&sender)
             .map_err(|e| AdmitError::Store(e.to_string()))?;
@@ -224,7 +224,7 @@ impl Mempool {
     fn remove(&mut self, id: &Hash) -> Option<Entry> {
         let entry = self.entries.remove(id)?;
         let t = entry.tx.tx();
-        let sender = t.sender();
+        let sender = entry.tx.sender();
         if let Some(pending) = self.by_account.get_mut(&sender) {
             pending.remove(&t.nonce);
             if pending.is_empty() {
@@ -257,7 +257,7 @@ impl Mempool {
             }
         }
         let senders: std::collections::HashSet<Address> =
-            block.txs.iter().map(|tx| tx.tx().sender()).collect();
+            block.txs.iter().map(|tx| tx.sender()).collect();
         for sender in senders {
             self.prune_stale(&sender, accounts);
         }

@@ -53,38 +53,90 @@ fn a_seed_replays_exactly() {
     assert!(a.commit_log().len() > 10);
 }
 
+/// Runs `seeds` random-fault seeds with a deliberately broken engine and returns how many were
+/// caught, each by a violation of one of `kinds` (anything else fails the test).
+fn caught_by(fault: RaftFault, kinds: &[&str], seeds: &[u64]) -> usize {
+    let options = RaftOptions {
+        fault,
+        ..RaftOptions::default()
+    };
+    let mut caught = 0;
+    for &seed in seeds {
+        if let Err(failure) = random_faults::<RaftEngine>(seed, nodes_for(seed), DURATION_MS)
+            .run(raft_factory(options.clone()))
+        {
+            assert!(
+                kinds.contains(&failure.violation.kind),
+                "seed {seed}: {fault:?} caused an unexpected failure:\n{failure}"
+            );
+            if caught == 0 {
+                println!("seed {seed} caught {fault:?}:\n{failure}");
+            }
+            caught += 1;
+        }
+    }
+    println!("{fault:?} was caught by {caught} of {} seeds", seeds.len());
+    caught
+}
+
 /// The checkers find a real bug: with the commit quorum one replica short, random fault schedules
 /// produce a violation within the seed budget. (The Figure 8 variant needs an interleaving random
 /// schedules essentially never produce, because a new leader ships the old entry and its own in
 /// one append; `raft_scenarios` scripts that one.)
 #[test]
 fn broken_commit_rule_is_caught_within_the_seed_budget() {
-    let options = RaftOptions {
-        fault: RaftFault::CommitQuorumOffByOne,
-        ..RaftOptions::default()
-    };
-    let mut caught = 0;
-    let seeds = sweep_seeds(200);
-    for &seed in &seeds {
-        if let Err(failure) = random_faults::<RaftEngine>(seed, nodes_for(seed), DURATION_MS)
-            .run(raft_factory(options.clone()))
-        {
-            assert!(
-                ["agreement", "validity", "durability"].contains(&failure.violation.kind),
-                "seed {seed}: the broken rule caused an unexpected failure:\n{failure}"
-            );
-            if caught == 0 {
-                println!("seed {seed} caught the broken rule:\n{failure}");
-            }
-            caught += 1;
-        }
-    }
-    println!(
-        "the broken rule was caught by {caught} of {} seeds",
-        seeds.len()
+    let caught = caught_by(
+        RaftFault::CommitQuorumOffByOne,
+        &["agreement", "validity", "durability", "transaction loss"],
+        &sweep_seeds(200),
     );
     assert!(
         caught > 0,
-        "the broken commit rule survived the whole seed budget"
+        "the broken commit rule survived the seed budget"
     );
+}
+
+/// The election-safety checker fires: a node that votes twice in one term lets two candidates
+/// win it.
+#[test]
+fn voting_twice_is_caught_by_election_safety() {
+    let caught = caught_by(
+        RaftFault::VoteTwice,
+        &["election safety", "agreement", "validity", "durability"],
+        &sweep_seeds(200),
+    );
+    assert!(caught > 0, "double votes survived the seed budget");
+}
+
+/// The durability checker fires: followers that acknowledge entries they never wrote lose
+/// committed blocks in a crash, and a restart finds its chain ahead of its log.
+#[test]
+fn acknowledging_before_persisting_is_caught() {
+    let caught = caught_by(
+        RaftFault::AckBeforePersist,
+        &[
+            "durability",
+            "agreement",
+            "validity",
+            "transaction loss",
+            "liveness",
+        ],
+        &sweep_seeds(200),
+    );
+    assert!(
+        caught > 0,
+        "acknowledging unwritten entries survived the seed budget"
+    );
+}
+
+/// The transaction-accounting checker fires: a leader whose pool silently loses one transaction
+/// in sixteen leaves clients' transactions uncommitted, with no reason reported.
+#[test]
+fn a_lossy_pool_is_caught_by_transaction_accounting() {
+    let caught = caught_by(
+        RaftFault::LossyPool,
+        &["transaction loss"],
+        &sweep_seeds(20),
+    );
+    assert!(caught > 0, "the lossy pool survived the seed budget");
 }

@@ -1,5 +1,6 @@
 //! The Raft paper's scenarios, scripted on the deterministic simulator. Every run also passes the
-//! simulator's own checks (agreement, validity, durability, election safety) after every step.
+//! simulator's own checks (agreement, validity, durability, election safety) after every step,
+//! and ends with every transaction a client got accepted committed exactly once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -244,7 +245,8 @@ fn split_votes_resolve_to_one_leader() {
 }
 
 /// A leader appends entries nobody else stores, then crashes: the next leader overwrites them and
-/// the transactions still commit (every node holds them in its pool).
+/// the transactions still commit (the followers that accepted them keep them until they commit;
+/// the ones the leader accepted itself come back from its mempool when it restarts).
 #[test]
 fn leader_crash_with_uncommitted_entries() {
     let mut sim = new_sim(5, 21, RaftOptions::default());
@@ -274,6 +276,9 @@ fn leader_crash_with_uncommitted_entries() {
     ok(sim.run_until_true(t + 5_000, "X converges", |s| {
         (0..5).all(|i| s.tip(i) == s.tip(leader))
     }));
+    // X's own clients' transactions were in its journaled mempool: the restarted X hands them on.
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
     let txs: usize = (committed + 1..=sim.height(leader))
         .filter_map(|h| sim.block(leader, h))
         .map(|b| b.txs.len())
@@ -332,6 +337,8 @@ fn follower_with_extra_uncommitted_entries_is_overwritten() {
         sim.block(leader, k).map(|b| b.hash()),
         "Y's extra entry was replaced by the canonical block"
     );
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// A leader cut off with one follower keeps the minority: it must not commit, must step down
@@ -381,6 +388,8 @@ fn partitioned_minority_leader_does_not_commit() {
     ok(sim.run_until_true(t + 5_000, "all converge", |s| {
         (0..5).all(|i| s.tip(i) == s.tip(new_leader))
     }));
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// A follower partitioned for a while rejoins: with pre-vote its term never grew, so the healthy
@@ -408,6 +417,8 @@ fn rejoining_node_does_not_depose_the_leader() {
     }));
     assert_eq!(sim.leader(), Some(leader));
     assert_eq!(round(&sim, leader), term, "no election happened");
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// Asymmetric partition: a follower cannot hear the leader, but everyone else can. Its
@@ -435,6 +446,8 @@ fn asymmetric_partition_does_not_disrupt_the_leader() {
             s.tip(f) == s.tip(leader)
         }),
     );
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// A follower crashes after writing a new term but before writing the entries that came with it.
@@ -469,6 +482,8 @@ fn crash_between_the_term_write_and_the_log_write() {
     ok(sim.run_until_true(t + 5_000, "F converges", |s| {
         (0..3).all(|i| s.tip(i) == s.tip(new_leader))
     }));
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// A node down while 1,000 blocks commit returns to a log compacted past it and is brought up by
@@ -516,6 +531,9 @@ fn snapshot_brings_a_node_1000_blocks_behind_up() {
         "the node was brought up by a snapshot"
     );
     assert_eq!(sim.accounts(f), sim.accounts(leader));
+    // One transaction a block: the backlog the loop above built takes a while to drain.
+    let deadline = sim.now() + 30_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// Add a fourth validator and remove another one, under load.
@@ -525,7 +543,7 @@ fn add_and_remove_members_under_load() {
         genesis_validators: Some(3),
         ..RaftOptions::default()
     };
-    let sim = ok(Scenario::new("membership", 4, 99)
+    let mut sim = ok(Scenario::new("membership", 4, 99)
         .load(200, 200, 6_000)
         .at(
             1_000,
@@ -584,6 +602,8 @@ fn add_and_remove_members_under_load() {
     assert_eq!(members.len(), 3);
     assert!(!members.contains(&sim.id(0)));
     assert_eq!(sim.status(0).unwrap().role, Role::Observer);
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// The leader removes itself: it keeps leading until the change commits, then steps down, and the
@@ -614,6 +634,8 @@ fn removing_the_leader() {
         s.checker().decided_height() > before
     }));
     assert_eq!(role(&sim, leader), Some(Role::Observer));
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }
 
 /// Leadership transfer hands over to a chosen follower without an election timeout.
@@ -631,4 +653,6 @@ fn leadership_transfer() {
     ok(sim.run_until_true(t + 2_000, "it commits", |s| {
         s.checker().decided_height() > before
     }));
+    let deadline = sim.now() + 5_000;
+    ok(sim.run_until_settled(deadline));
 }

@@ -83,7 +83,7 @@ impl Ledger {
     ) -> Result<(), ApplyTxError> {
         tx.check_stateless(&self.rules.chain_id)?;
         let t = tx.tx();
-        let sender_address = t.sender();
+        let sender_address = tx.sender();
         let mut sender = state.get(&sender_address)?;
         if t.nonce != sender.nonce {
             return Err(TxError::BadNonce {

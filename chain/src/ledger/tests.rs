@@ -318,7 +318,7 @@ proptest! {
             let checked = apply(&fx, &state, &parent, &built.block).expect("validator accepts what the builder built");
             prop_assert_eq!(&checked, &built.changes);
             for tx in &built.block.txs {
-                prop_assert!(used.insert((tx.tx().sender(), tx.tx().nonce)), "nonce reused");
+                prop_assert!(used.insert((tx.sender(), tx.tx().nonce)), "nonce reused");
             }
             included += built.block.txs.len();
             for (address, change) in checked.accounts {

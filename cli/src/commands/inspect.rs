@@ -187,7 +187,7 @@ fn print_block(block: &Block) {
             table.row([
                 i.to_string(),
                 tx.id().short(),
-                tx.tx().sender().short(),
+                tx.sender().short(),
                 tx.tx().to.short(),
                 tx.tx().amount.to_string(),
                 tx.tx().fee.to_string(),

@@ -165,7 +165,12 @@ impl RaftEngine {
             }
             self.become_follower(term, None, out);
         }
-        let free = self.hard.voted_for.is_none() || self.hard.voted_for == Some(from);
+        #[allow(unused_mut)]
+        let mut free = self.hard.voted_for.is_none() || self.hard.voted_for == Some(from);
+        #[cfg(feature = "test-faults")]
+        if self.fault == super::RaftFault::VoteTwice {
+            free = true;
+        }
         let granted = free && self.is_member(&from) && self.log_up_to_date(last_index, last_term);
         if granted {
             self.hard.voted_for = Some(from);
@@ -212,18 +217,7 @@ impl RaftEngine {
             .members
             .iter()
             .filter(|m| **m != self.me)
-            .map(|m| {
-                (
-                    *m,
-                    Progress {
-                        next,
-                        matched: 0,
-                        last_ack: now,
-                        inflight: 0,
-                        snapshot_offset: None,
-                    },
-                )
-            })
+            .map(|m| (*m, Progress::new(next, now)))
             .collect();
         self.leader_state = Some(LeaderState {
             progress,

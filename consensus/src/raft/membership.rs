@@ -21,16 +21,7 @@ impl RaftEngine {
             let next = self.log.last_index() + 1;
             for member in &self.members {
                 if *member != self.me && !state.progress.contains_key(member) {
-                    state.progress.insert(
-                        *member,
-                        Progress {
-                            next,
-                            matched: 0,
-                            last_ack: 0,
-                            inflight: 0,
-                            snapshot_offset: None,
-                        },
-                    );
+                    state.progress.insert(*member, Progress::new(next, 0));
                 }
             }
         }

@@ -113,7 +113,8 @@ pub enum RaftMessage {
         term: u64,
         /// Whether the entries were appended.
         success: bool,
-        /// On success, the index up to which the follower's log matches the leader's.
+        /// On success, the index up to which the follower's log matches the leader's; on a log
+        /// mismatch, the rejected append's `prev_index` (so the leader can tell stale rejections).
         match_index: u64,
         /// On a log mismatch, where the follower's log diverges.
         conflict: Option<Conflict>,

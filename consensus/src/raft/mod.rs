@@ -19,6 +19,7 @@ mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use synod_chain::SignedTransaction;
 use synod_chain::hash::Hash;
 use synod_chain::ledger::Ledger;
 use synod_genesis::RaftParams;
@@ -45,6 +46,8 @@ pub const BATCH_TIMER: TimerId = TimerId(3);
 pub const CHECK_QUORUM_TIMER: TimerId = TimerId(4);
 /// Abandons a leadership transfer that did not complete.
 pub const TRANSFER_TIMER: TimerId = TimerId(5);
+/// A follower's re-forwarding of transactions that are still pending.
+pub const FORWARD_TIMER: TimerId = TimerId(6);
 
 /// Uncommitted blocks a leader may have in flight before it waits for commits.
 const MAX_UNCOMMITTED_BLOCKS: u64 = 16;
@@ -54,8 +57,11 @@ const MAX_INFLIGHT_APPENDS: u32 = 8;
 const MAX_APPEND_ENTRIES: usize = 64;
 /// Approximate block bytes per append message.
 const MAX_APPEND_BYTES: usize = 4 << 20;
-/// Most pending transactions a follower forwards to a new leader at once.
+/// Most transactions in one forward message.
 const MAX_FORWARD_TXS: usize = 10_000;
+/// Most transactions a follower forwards in one go (to a new leader, or on one resend tick); the
+/// rest follow on the next ticks.
+const MAX_FORWARD_BURST: usize = 100_000;
 
 /// How a Raft engine is set up.
 #[derive(Clone, Debug)]
@@ -75,16 +81,28 @@ pub struct RaftConfig {
     pub fault: RaftFault,
 }
 
-/// Deliberately broken commit rules, for tests of the checkers only.
+/// Deliberately broken rules, for tests of the simulator's checkers only. Without the
+/// `test-faults` feature only [`RaftFault::None`] exists, so no build of the node can run another.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RaftFault {
     /// The correct rules.
     #[default]
     None,
     /// Commit entries of earlier terms by counting replicas: the bug of the Raft paper's Figure 8.
+    #[cfg(feature = "test-faults")]
     CommitEntriesOfAnyTerm,
     /// Commit once one replica short of a majority stores an entry.
+    #[cfg(feature = "test-faults")]
     CommitQuorumOffByOne,
+    /// Grant a vote even after voting for another candidate in the same term.
+    #[cfg(feature = "test-faults")]
+    VoteTwice,
+    /// Acknowledge appended entries without making them durable.
+    #[cfg(feature = "test-faults")]
+    AckBeforePersist,
+    /// The leader silently loses every 16th transaction it is handed.
+    #[cfg(feature = "test-faults")]
+    LossyPool,
 }
 
 impl RaftConfig {
@@ -114,6 +132,23 @@ struct Progress {
     inflight: u32,
     /// Offset of the snapshot being sent, if any.
     snapshot_offset: Option<u64>,
+    /// Looking for where the follower's log matches: one append at a time, and only the answer
+    /// to the latest probe counts (duplicated or late rejections must not multiply sends).
+    probing: bool,
+}
+
+impl Progress {
+    /// A follower not heard from yet, probed from `next`.
+    fn new(next: u64, now: Millis) -> Self {
+        Progress {
+            next,
+            matched: 0,
+            last_ack: now,
+            inflight: 0,
+            snapshot_offset: None,
+            probing: true,
+        }
+    }
 }
 
 /// State only a leader has.
@@ -169,6 +204,11 @@ pub struct RaftEngine {
     /// Set when a committed block failed to apply: the engine stops rather than diverge.
     halted: bool,
     fault: RaftFault,
+    /// The time of the input being handled.
+    now: Millis,
+    /// Transactions handed to a lossy pool (test faults only).
+    #[cfg(feature = "test-faults")]
+    lossy_count: u64,
 }
 
 impl RaftEngine {
@@ -236,6 +276,9 @@ impl RaftEngine {
             incoming: None,
             halted: false,
             fault: config.fault,
+            now: 0,
+            #[cfg(feature = "test-faults")]
+            lossy_count: 0,
         };
         engine.members = engine.members_at(u64::MAX);
         if !engine.is_member(&engine.me) {
@@ -340,15 +383,10 @@ impl RaftEngine {
         if leader_changed
             && let Some(leader) = leader
             && leader != self.me
-            && !self.pool.is_empty()
         {
-            out.push(Action::Send {
-                to: leader,
-                msg: RaftMessage::Forward {
-                    term: self.hard.term,
-                    txs: self.pool.candidates(MAX_FORWARD_TXS),
-                },
-            });
+            // The new leader may have missed what the old one held: hand it everything pending.
+            let txs = self.pool.take_all_for_forward(self.now, MAX_FORWARD_BURST);
+            self.forward(leader, txs, out);
         }
         let role = if self.is_member(&self.me) {
             Role::Follower
@@ -388,6 +426,65 @@ impl RaftEngine {
             LeaderContact::Halted
         } else {
             LeaderContact::Accepted
+        }
+    }
+
+    /// Sends transactions to `leader` in messages of a bounded size.
+    pub(super) fn forward(
+        &self,
+        leader: NodeId,
+        txs: Vec<SignedTransaction>,
+        out: &mut Vec<Action<RaftMessage>>,
+    ) {
+        for chunk in txs.chunks(MAX_FORWARD_TXS) {
+            out.push(Action::Send {
+                to: leader,
+                msg: RaftMessage::Forward {
+                    term: self.hard.term,
+                    txs: chunk.to_vec(),
+                },
+            });
+        }
+    }
+
+    /// A follower re-forwards what has waited long enough to have committed under a healthy
+    /// leader: forwards can be lost (a busy or crashed leader, a dropped message), transactions
+    /// cannot.
+    fn on_forward_timer(&mut self, now: Millis, out: &mut Vec<Action<RaftMessage>>) {
+        let interval = self.params.election_timeout_max_ms;
+        out.push(Action::SetTimer {
+            id: FORWARD_TIMER,
+            after: interval,
+        });
+        if self.role == Role::Leader {
+            return;
+        }
+        // Without a known leader (a removed member, a long election), any member relays.
+        let others: Vec<NodeId> = self
+            .members
+            .iter()
+            .copied()
+            .filter(|m| *m != self.me)
+            .collect();
+        let target = match self.leader.filter(|l| *l != self.me) {
+            Some(leader) => Some(leader),
+            None if !others.is_empty() => Some(others[self.rng.index(others.len())]),
+            None => None,
+        };
+        if let Some(target) = target {
+            let txs = self
+                .pool
+                .take_due_for_resend(now, 2 * interval, MAX_FORWARD_BURST);
+            self.forward(target, txs, out);
+        }
+    }
+
+    pub(super) fn report_dropped(
+        dropped: crate::pool::Dropped,
+        out: &mut Vec<Action<RaftMessage>>,
+    ) {
+        for (id, reason) in dropped {
+            out.push(Action::Event(EngineEvent::TxDropped { id, reason }));
         }
     }
 
@@ -448,10 +545,10 @@ impl RaftEngine {
                 next_offset,
             } => self.on_snapshot_response(now, from, term, index, next_offset, out),
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term, out),
-            RaftMessage::Forward { term, txs } => {
-                if term <= self.hard.term && self.role == Role::Leader {
-                    self.on_transactions(now, txs.into_iter().take(MAX_FORWARD_TXS).collect(), out);
-                }
+            // A follower relays what reached it instead of the leader (the sender's idea of the
+            // leader was stale, or it had none): it keeps a copy and forwards it on, like its own.
+            RaftMessage::Forward { txs, .. } => {
+                self.on_transactions(now, txs.into_iter().take(MAX_FORWARD_TXS).collect(), out);
             }
         }
     }
@@ -463,6 +560,7 @@ impl RaftEngine {
             BATCH_TIMER => self.on_batch_timer(now, out),
             CHECK_QUORUM_TIMER => self.on_check_quorum(now, out),
             TRANSFER_TIMER => self.on_transfer_timeout(out),
+            FORWARD_TIMER => self.on_forward_timer(now, out),
             _ => {}
         }
     }
@@ -495,6 +593,7 @@ impl Engine for RaftEngine {
         input: Input<RaftMessage>,
         out: &mut Vec<Action<RaftMessage>>,
     ) {
+        self.now = now;
         match input {
             Input::Start => {
                 out.push(Action::Event(EngineEvent::MembershipChanged {
@@ -502,6 +601,10 @@ impl Engine for RaftEngine {
                     committed: true,
                 }));
                 self.reset_election_timer(out);
+                out.push(Action::SetTimer {
+                    id: FORWARD_TIMER,
+                    after: self.params.election_timeout_max_ms,
+                });
             }
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
             Input::Timer(id) => self.on_timer(now, id, out),

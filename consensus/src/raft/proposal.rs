@@ -16,26 +16,35 @@ impl RaftEngine {
         txs: Vec<SignedTransaction>,
         out: &mut Vec<Action<RaftMessage>>,
     ) {
-        let fresh: Vec<SignedTransaction> = txs
-            .into_iter()
-            .filter(|tx| !self.pool.contains(&tx.id()))
-            .collect();
+        // A transaction whose nonce the committed state has passed is already settled.
+        let accounts = self.execution.accounts();
+        let current = txs.into_iter().filter(|tx| {
+            let t = tx.tx();
+            accounts
+                .get(&tx.sender())
+                .is_none_or(|a| t.nonce >= a.nonce)
+        });
+        let fresh = self.pool.add(now, current);
+        #[cfg(feature = "test-faults")]
+        if self.fault == super::RaftFault::LossyPool && self.role == Role::Leader {
+            for tx in &fresh {
+                self.lossy_count += 1;
+                if self.lossy_count.is_multiple_of(16) {
+                    self.pool.remove(&[tx.id()]);
+                }
+            }
+        }
         if fresh.is_empty() {
             return;
         }
-        self.pool.add(fresh.clone());
         match (self.role, self.leader) {
             (Role::Leader, _) => self.schedule_batch(now, out),
             // Followers forward client transactions to the leader (Raft §8), so a transaction
             // that reached only a follower is never stranded; they keep a copy in case the
             // leader changes.
-            (Role::Follower, Some(leader)) if leader != self.me => out.push(Action::Send {
-                to: leader,
-                msg: RaftMessage::Forward {
-                    term: self.hard.term,
-                    txs: fresh,
-                },
-            }),
+            (Role::Follower | Role::Observer, Some(leader)) if leader != self.me => {
+                self.forward(leader, fresh, out)
+            }
             _ => {}
         }
     }
@@ -140,7 +149,10 @@ impl RaftEngine {
         }
         let template = self.template(now);
         let parent_height = self.execution.head_height();
-        let candidates = self.pool.candidates(template.max_txs);
+        let execution = &self.execution;
+        let candidates = self
+            .pool
+            .candidates(template.max_txs, |a| execution.account(a).nonce);
         let built = match self.execution.build(&template, candidates) {
             Ok(built) => built,
             Err(e) => {
@@ -149,7 +161,8 @@ impl RaftEngine {
                 }));
             }
         };
-        self.pool.remove_rejected(&built.rejected);
+        let dropped = self.pool.remove_rejected(&built.rejected);
+        Self::report_dropped(dropped, out);
         if built.block.txs.is_empty() && !force {
             // Nothing applicable (say, only nonces ahead of a gap): no empty block for that.
             self.execution.truncate_above(parent_height);

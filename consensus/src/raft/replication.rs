@@ -44,7 +44,7 @@ impl RaftEngine {
         if p.next <= snapshot_index {
             return self.start_snapshot(now, peer, out);
         }
-        if p.inflight >= MAX_INFLIGHT_APPENDS {
+        if p.inflight >= MAX_INFLIGHT_APPENDS || (p.probing && p.inflight > 0) {
             return;
         }
         let prev_index = p.next - 1;
@@ -54,7 +54,8 @@ impl RaftEngine {
         let entries = self
             .log
             .entries_from(p.next, MAX_APPEND_ENTRIES, MAX_APPEND_BYTES);
-        if let Some(last) = entries.last() {
+        // A probe does not move `next`: its answer decides where to go.
+        if let Some(last) = entries.last().filter(|_| !p.probing) {
             p.next = last.index() + 1;
         }
         p.inflight += 1;
@@ -146,6 +147,7 @@ impl RaftEngine {
         p.last_ack = now;
         p.inflight = p.inflight.saturating_sub(1);
         if success {
+            p.probing = false;
             p.matched = p.matched.max(match_index.min(last_index));
             p.next = p.next.max(p.matched + 1);
             let caught_up = p.matched == last_index;
@@ -163,10 +165,28 @@ impl RaftEngine {
                 self.send_append(now, from, out);
             }
         } else {
-            let next = conflict_next.unwrap_or(p.next.saturating_sub(1));
-            p.next = next.clamp(p.matched + 1, last_index + 1);
+            // `match_index` names the rejected append's previous index. A rejection of an append
+            // sent before the latest probe (or one already answered) says nothing new.
+            let rejected = match_index;
+            let stale = if p.probing {
+                rejected + 1 != p.next
+            } else {
+                rejected < p.matched
+            };
+            if stale {
+                return;
+            }
+            let next = conflict_next
+                .unwrap_or(rejected)
+                .clamp(p.matched + 1, last_index + 1);
+            let moved = !p.probing || next < p.next;
+            p.next = next;
+            p.probing = true;
             p.inflight = 0;
-            self.send_append(now, from, out);
+            // A probe that cannot move back waits for the next heartbeat instead of looping.
+            if moved {
+                self.send_append(now, from, out);
+            }
         }
     }
 
@@ -191,11 +211,13 @@ impl RaftEngine {
             .collect();
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let (quorum, any_term) = match self.fault {
+            #[cfg(feature = "test-faults")]
             super::RaftFault::CommitQuorumOffByOne => {
                 (self.majority().saturating_sub(1).max(1), false)
             }
+            #[cfg(feature = "test-faults")]
             super::RaftFault::CommitEntriesOfAnyTerm => (self.majority(), true),
-            super::RaftFault::None => (self.majority(), false),
+            _ => (self.majority(), false),
         };
         let Some(&candidate) = matched.get(quorum - 1) else {
             return;
@@ -224,6 +246,14 @@ impl RaftEngine {
             };
             let ids: Vec<_> = entry.block.tx_ids();
             self.pool.remove(&ids);
+            let senders: std::collections::BTreeSet<_> =
+                entry.block.txs.iter().map(|tx| tx.sender()).collect();
+            let dropped = self.pool.prune_committed(
+                senders,
+                self.execution.accounts(),
+                &ids.iter().copied().collect(),
+            );
+            Self::report_dropped(dropped, out);
             out.push(Action::Commit(Box::new(CommittedBlock {
                 block: entry.block,
                 changes,
@@ -343,14 +373,14 @@ impl RaftEngine {
                     term: None,
                     index: self.log.last_index() + 1,
                 };
-                return respond(self, false, 0, Some(conflict), out);
+                return respond(self, false, prev_index, Some(conflict), out);
             }
             Some(t) if t != prev_term => {
                 let conflict = Conflict {
                     term: Some(t),
                     index: self.log.first_index_of_term(t, prev_index),
                 };
-                return respond(self, false, 0, Some(conflict), out);
+                return respond(self, false, prev_index, Some(conflict), out);
             }
             Some(_) => {}
         }
@@ -369,13 +399,18 @@ impl RaftEngine {
                     self.execution.truncate_above(index - 1);
                     membership_changed |= removed.iter().any(|e| e.change.is_some());
                     // Their transactions may still belong in a later block.
-                    self.pool.add(removed.into_iter().flat_map(|e| e.block.txs));
+                    self.pool
+                        .add(now, removed.into_iter().flat_map(|e| e.block.txs));
                 }
                 None => {}
             }
             membership_changed |= entry.change.is_some();
             writes.push(storage::write_entry(&entry));
             self.log.push(entry);
+        }
+        #[cfg(feature = "test-faults")]
+        if self.fault == super::RaftFault::AckBeforePersist {
+            writes.clear();
         }
         if !writes.is_empty() {
             out.push(Action::Persist(writes));

@@ -241,6 +241,8 @@ impl RaftEngine {
             height: meta.index,
             installed: true,
         }));
+        let dropped = self.pool.prune_all(self.execution.accounts());
+        Self::report_dropped(dropped, out);
         self.on_membership_changed(out);
     }
 }

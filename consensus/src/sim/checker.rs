@@ -1,8 +1,10 @@
 //! The invariants checked after every simulated step: agreement, validity, durability and
-//! continuity of each node's chain, and snapshot correctness. Liveness is checked by the
-//! scenario's expectations once faults heal.
+//! continuity of each node's chain, snapshot correctness, and that no transaction commits twice.
+//! Liveness is checked by the scenario's expectations once faults heal, down to the single
+//! transaction: every one a client got accepted by an honest node must commit, or be reported
+//! dropped with a reason.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use synod_chain::codec;
 use synod_chain::hash::{Hash, sha256};
@@ -48,6 +50,12 @@ pub struct Checker {
     waiting: BTreeMap<u64, Block>,
     reference: Reference,
     submitted: HashSet<Hash>,
+    /// Accepted transactions: the node that accepted each, its sender and nonce.
+    accepted: BTreeMap<Hash, (usize, Address, u64)>,
+    /// Canonical height of every committed transaction.
+    committed_at: HashMap<Hash, u64>,
+    /// Transactions an honest node reported dropped, with the reason.
+    dropped: HashMap<Hash, String>,
     node_tips: Vec<u64>,
     honest: Vec<bool>,
     last_commit_at: Option<u64>,
@@ -75,6 +83,9 @@ impl Checker {
                 digests,
             },
             submitted: HashSet::new(),
+            accepted: BTreeMap::new(),
+            committed_at: HashMap::new(),
+            dropped: HashMap::new(),
             node_tips: vec![genesis.height; nodes],
             honest: vec![true; nodes],
             last_commit_at: None,
@@ -89,6 +100,68 @@ impl Checker {
     /// Records transactions that clients submitted.
     pub fn on_submit(&mut self, txs: &[SignedTransaction]) {
         self.submitted.extend(txs.iter().map(SignedTransaction::id));
+    }
+
+    /// Records that `node` accepted transaction `id` from a client: from now on the system owes
+    /// the client a commit or a reported drop (if the node is honest).
+    pub fn on_accept(&mut self, tx: &SignedTransaction, node: usize) {
+        let t = tx.tx();
+        self.accepted
+            .entry(tx.id())
+            .or_insert((node, tx.sender(), t.nonce));
+    }
+
+    /// Records an honest node's report that it gave up a transaction.
+    pub fn on_dropped(&mut self, _node: usize, id: Hash, reason: &str) {
+        self.dropped.entry(id).or_insert_with(|| reason.to_string());
+    }
+
+    /// A node lost commits it had not made durable: its chain is back at `height`.
+    pub fn on_rollback(&mut self, node: usize, height: u64) {
+        self.node_tips[node] = height;
+    }
+
+    /// Transactions accepted by honest nodes so far.
+    pub fn accepted_count(&self) -> usize {
+        self.accepted
+            .values()
+            .filter(|(node, _, _)| self.honest[*node])
+            .count()
+    }
+
+    /// Distinct transactions in the honest nodes' chain.
+    pub fn committed_count(&self) -> usize {
+        self.committed_at.len()
+    }
+
+    /// Every transaction an honest node accepted has committed or was reported dropped. Names the
+    /// first one that did neither, with how many are missing.
+    pub fn check_all_settled(&self) -> Result<(), Violation> {
+        let mut missing: Vec<(&Hash, &(usize, Address, u64))> = self
+            .accepted
+            .iter()
+            .filter(|(id, (node, _, _))| {
+                self.honest[*node]
+                    && !self.committed_at.contains_key(id)
+                    && !self.dropped.contains_key(id)
+            })
+            .collect();
+        // The lowest nonce first: later nonces of its sender may only be waiting behind it.
+        missing.sort_by_key(|(_, (_, sender, nonce))| (*nonce, *sender));
+        match missing.first() {
+            None => Ok(()),
+            Some((id, (node, sender, nonce))) => Err(Violation::new(
+                "transaction loss",
+                format!(
+                    "{} of {} accepted transactions never committed and were never reported \
+                     dropped (first: {} of {} nonce {nonce}, accepted by node {node})",
+                    missing.len(),
+                    self.accepted_count(),
+                    id.short(),
+                    sender,
+                ),
+            )),
+        }
     }
 
     /// Highest height decided by any honest node.
@@ -155,6 +228,17 @@ impl Checker {
                     tx.id().short()
                 ),
             ));
+        }
+        for tx in &block.txs {
+            if let Some(earlier) = self.committed_at.insert(tx.id(), height) {
+                return Err(Violation::new(
+                    "validity",
+                    format!(
+                        "transaction {} committed twice, at heights {earlier} and {height}",
+                        tx.id().short()
+                    ),
+                ));
+            }
         }
         self.canonical.insert(height, hash);
         self.waiting.insert(height, block.clone());

@@ -20,7 +20,7 @@ use std::fmt;
 use synod_chain::hash::Hash;
 
 use synod_chain::keys::{Address, SecretKey};
-use synod_chain::ledger::{Account, Ledger};
+use synod_chain::ledger::{Account, Ledger, StateChanges};
 use synod_chain::store::EngineWrite;
 use synod_chain::{Block, BlockHeader, SignedTransaction};
 
@@ -67,11 +67,26 @@ struct DurableChain {
     proofs: BTreeMap<u64, Vec<u8>>,
 }
 
+/// A commit the store wrote without its own fsync (`replayable`): lost if the node crashes before
+/// the next durable write, as a real store would lose it.
+#[derive(Clone, Debug)]
+struct DeferredCommit {
+    /// The tip before the commit.
+    previous_tip: BlockHeader,
+    height: u64,
+    changes: StateChanges,
+}
+
 struct SimNode<E: Engine> {
     id: NodeId,
     engine: Option<E>,
     engine_state: BTreeMap<Vec<u8>, Vec<u8>>,
     chain: DurableChain,
+    /// Commits not yet made durable by a later write, oldest first.
+    deferred: Vec<DeferredCommit>,
+    /// Transactions clients got accepted by this node and that it has not committed: the node's
+    /// journaled mempool, which survives a crash and is handed to the restarted engine.
+    mempool: BTreeMap<Hash, (u64, SignedTransaction)>,
     timers: HashMap<TimerId, u64>,
     incarnation: u64,
     /// Crash after this many more actions of the next step (crash between two writes).
@@ -107,10 +122,6 @@ enum EventKind<M> {
 
 /// Most blocks one simulated sync answer carries.
 const SYNC_BATCH: u64 = 64;
-
-/// Clients resubmit a transaction that has not committed after this long (mempools are
-/// volatile: a transaction gossiped while its future leader was down is otherwise lost).
-const CLIENT_RETRY_MS: Millis = 1_000;
 
 /// One line of the trace kept for failure reports.
 #[derive(Clone, Debug)]
@@ -169,7 +180,11 @@ impl SimConfig {
             seed,
             nodes,
             network: NetworkConfig::default(),
-            trace_len: 48,
+            // `SYNOD_TRACE=<lines>` keeps a longer trace when replaying a failure.
+            trace_len: std::env::var("SYNOD_TRACE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(48),
         }
     }
 }
@@ -193,8 +208,8 @@ pub struct Sim<E: Engine> {
     /// Every commit: (time, node, height).
     commit_log: Vec<(Millis, usize, u64)>,
     interceptor: Option<Interceptor<E::Message>>,
-    /// Submitted transactions not yet committed, with when they were last sent.
-    outstanding: BTreeMap<Hash, (Millis, SignedTransaction)>,
+    /// Order in which clients' transactions were accepted (a node's mempool hands them back in it).
+    accept_seq: u64,
     /// Which node led each round (election safety: at most one).
     leaders: HashMap<u64, usize>,
     steps: u64,
@@ -225,6 +240,8 @@ impl<E: Engine> Sim<E> {
                 incarnation: 0,
                 crash_after_actions: None,
                 adversary: None,
+                deferred: Vec::new(),
+                mempool: BTreeMap::new(),
             })
             .collect();
         let checker = Checker::new(
@@ -251,7 +268,7 @@ impl<E: Engine> Sim<E> {
             commit_log: Vec::new(),
             interceptor: None,
             leaders: HashMap::new(),
-            outstanding: BTreeMap::new(),
+            accept_seq: 0,
             steps: 0,
         };
         for i in 0..sim.nodes.len() {
@@ -395,6 +412,20 @@ impl<E: Engine> Sim<E> {
         Ok(())
     }
 
+    /// Runs until every transaction a client got accepted by an honest node has committed or was
+    /// reported dropped, failing with a transaction-loss violation at `deadline`.
+    pub fn run_until_settled(&mut self, deadline: Millis) -> Result<(), SimFailure> {
+        self.run_until_true(deadline, "every accepted transaction settles", |s| {
+            s.checker.check_all_settled().is_ok()
+        })
+        .map_err(|mut failure| {
+            if let Err(v) = self.checker.check_all_settled() {
+                failure.violation = v;
+            }
+            failure
+        })
+    }
+
     fn failure(&self, violation: Violation) -> SimFailure {
         SimFailure {
             seed: self.config.seed,
@@ -452,24 +483,70 @@ impl<E: Engine> Sim<E> {
             ))
         })?;
         self.nodes[i].engine = Some(engine);
+        self.nodes[i].crash_after_actions = None;
         self.record(i, || "start".into());
-        self.input(i, Input::Start)
+        self.input(i, Input::Start)?;
+        // The node re-admits its journaled mempool: what its chain has not settled yet.
+        let node = &mut self.nodes[i];
+        let accounts = &node.chain.accounts;
+        node.mempool.retain(|_, (_, tx)| {
+            let t = tx.tx();
+            accounts
+                .get(&tx.sender())
+                .is_none_or(|a| t.nonce >= a.nonce)
+        });
+        let mut pending: Vec<(u64, SignedTransaction)> = node.mempool.values().cloned().collect();
+        pending.sort_by_key(|(seq, _)| *seq);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let txs = pending.into_iter().map(|(_, tx)| tx).collect();
+        self.input(i, Input::Transactions(txs))
     }
 
-    /// Crashes node `i`: its engine, timers and unpersisted state are gone.
+    /// Crashes node `i`: its engine, timers and unpersisted state are gone, including commits that
+    /// were written without an fsync of their own.
     pub fn crash(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         if node.engine.take().is_some() {
             node.timers.clear();
             node.crash_after_actions = None;
-            self.record(i, || "crash".into());
+            let lost = std::mem::take(&mut node.deferred);
+            if let Some(first) = lost.first() {
+                let chain = &mut node.chain;
+                for undo in lost.iter().rev() {
+                    for (address, change) in &undo.changes.accounts {
+                        if change.before == Account::default() {
+                            chain.accounts.remove(address);
+                        } else {
+                            chain.accounts.insert(*address, change.before);
+                        }
+                    }
+                    chain.blocks.remove(&undo.height);
+                    chain.proofs.remove(&undo.height);
+                }
+                chain.tip = first.previous_tip;
+                let height = chain.tip.height;
+                self.checker.on_rollback(i, height);
+                self.record(i, || format!("crash, back to durable height {height}"));
+            } else {
+                self.record(i, || "crash".into());
+            }
         }
     }
 
     /// Crashes node `i` after it has executed `actions` more actions of its next step: between
-    /// two persistence writes, or between a write and the message it allowed.
+    /// two persistence writes, or between a write and the message it allowed. A node that is down
+    /// is left alone (the crash would otherwise fire after some later restart).
     pub fn crash_after_actions(&mut self, i: usize, actions: usize) {
-        self.nodes[i].crash_after_actions = Some(actions);
+        if self.is_up(i) {
+            self.nodes[i].crash_after_actions = Some(actions);
+        }
+    }
+
+    /// Cancels a crash armed on node `i` that has not fired yet.
+    pub fn disarm_crash(&mut self, i: usize) {
+        self.nodes[i].crash_after_actions = None;
     }
 
     /// Restarts node `i` from its persisted state.
@@ -480,39 +557,34 @@ impl<E: Engine> Sim<E> {
         Ok(())
     }
 
-    /// Hands `count` new client transactions to every running node (as gossip would), each after
-    /// its own network delay, along with any earlier ones that have waited too long to commit
-    /// (clients retry). Returns how many new ones were submitted.
+    /// Clients submit `count` new transactions, each to one running node chosen at random, which
+    /// accepts it: it is journaled in that node's mempool and handed to its engine. Clients never
+    /// resubmit, so every accepted transaction must commit (or be reported dropped) through the
+    /// system alone; the checker holds the run to that. Returns how many were accepted (none if
+    /// no node is up).
     pub fn submit(&mut self, count: usize) -> usize {
-        let fresh = self.clients.next(count);
-        self.checker.on_submit(&fresh);
-        let submitted = fresh.len();
-        let now = self.now;
-        for tx in &fresh {
-            self.outstanding.insert(tx.id(), (now, tx.clone()));
-        }
-        let mut txs = fresh;
-        for (sent, tx) in self.outstanding.values_mut() {
-            if now.saturating_sub(*sent) >= CLIENT_RETRY_MS && txs.len() < 4 * count.max(500) {
-                *sent = now;
-                txs.push(tx.clone());
-            }
-        }
-        if txs.is_empty() {
+        let running: Vec<usize> = (0..self.nodes.len()).filter(|i| self.is_up(*i)).collect();
+        if running.is_empty() {
             return 0;
         }
-        for i in 0..self.nodes.len() {
-            let delay = self.network.config.base_delay_ms
-                + self.rng.range(0, self.network.config.jitter_ms);
-            self.schedule(
-                self.now + delay,
-                EventKind::Transactions {
-                    node: i,
-                    txs: txs.clone(),
-                },
-            );
+        let fresh = self.clients.next(count);
+        self.checker.on_submit(&fresh);
+        let mut per_node: BTreeMap<usize, Vec<SignedTransaction>> = BTreeMap::new();
+        for tx in fresh {
+            let node = running[self.rng.index(running.len())];
+            self.accept_seq += 1;
+            self.checker.on_accept(&tx, node);
+            self.nodes[node]
+                .mempool
+                .insert(tx.id(), (self.accept_seq, tx.clone()));
+            per_node.entry(node).or_default().push(tx);
         }
-        submitted
+        let mut accepted = 0;
+        for (node, txs) in per_node {
+            accepted += txs.len();
+            self.schedule(self.now, EventKind::Transactions { node, txs });
+        }
+        accepted
     }
 
     /// Delivers an operator command to node `i` now.
@@ -529,6 +601,7 @@ impl<E: Engine> Sim<E> {
             let ((at, _), event) = entry.remove_entry();
             self.now = at;
             self.steps += 1;
+
             self.step(event)?;
         }
         self.now = self.now.max(until);
@@ -566,6 +639,7 @@ impl<E: Engine> Sim<E> {
                 if self.nodes[node].engine.is_none() {
                     return Ok(());
                 }
+                self.record(node, || format!("{} client transactions", txs.len()));
                 self.input(node, Input::Transactions(txs))
             }
             EventKind::Command { node, command } => {
@@ -720,7 +794,11 @@ impl<E: Engine> Sim<E> {
             Action::CancelTimer(id) => {
                 self.nodes[i].timers.remove(&id);
             }
-            Action::Persist(writes) => self.apply_writes(i, &writes),
+            Action::Persist(writes) => {
+                // A durable write also makes every commit written before it durable.
+                self.nodes[i].deferred.clear();
+                self.apply_writes(i, &writes)
+            }
             Action::Commit(committed) => {
                 self.record(i, || {
                     format!(
@@ -737,8 +815,18 @@ impl<E: Engine> Sim<E> {
                 self.apply_writes(i, &committed.persist);
                 self.commit_log
                     .push((now, i, committed.block.header.height));
+                let node = &mut self.nodes[i];
                 for tx in &committed.block.txs {
-                    self.outstanding.remove(&tx.id());
+                    node.mempool.remove(&tx.id());
+                }
+                if committed.replayable && committed.persist.is_empty() {
+                    node.deferred.push(DeferredCommit {
+                        previous_tip: node.chain.tip,
+                        height: committed.block.header.height,
+                        changes: committed.changes.clone(),
+                    });
+                } else {
+                    node.deferred.clear();
                 }
                 let chain = &mut self.nodes[i].chain;
                 for (address, change) in &committed.changes.accounts {
@@ -759,7 +847,16 @@ impl<E: Engine> Sim<E> {
                     .on_snapshot(i, &snapshot.header, &snapshot.accounts)
                     .map_err(|v| self.failure(v))?;
                 self.apply_writes(i, &snapshot.persist);
-                let chain = &mut self.nodes[i].chain;
+                let node = &mut self.nodes[i];
+                node.deferred.clear();
+                let accounts = &snapshot.accounts;
+                node.mempool.retain(|_, (_, tx)| {
+                    let t = tx.tx();
+                    accounts
+                        .get(&tx.sender())
+                        .is_none_or(|a| t.nonce >= a.nonce)
+                });
+                let chain = &mut node.chain;
                 chain.tip = snapshot.header;
                 chain.accounts = snapshot.accounts;
             }
@@ -781,6 +878,11 @@ impl<E: Engine> Sim<E> {
                         "validity",
                         format!("node {i} diverged at {height}: {detail}"),
                     )));
+                }
+                if let EngineEvent::TxDropped { id, reason } = &event
+                    && self.nodes[i].adversary.is_none()
+                {
+                    self.checker.on_dropped(i, *id, reason);
                 }
                 if let EngineEvent::RoleChanged { role, round, .. } = &event {
                     self.record(i, || format!("{} in round {round}", role.as_str()));

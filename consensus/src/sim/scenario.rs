@@ -30,7 +30,8 @@ pub enum Step<E: Engine> {
     CrashAfterActions(Target, usize),
     /// Restart a node from its persisted state.
     Restart(Target),
-    /// Restart every crashed node.
+    /// Restart every crashed node and disarm every crash armed with [`Step::CrashAfterActions`]
+    /// that has not fired yet (it would otherwise fire after the restart).
     RestartAll,
     /// Split into groups that cannot reach each other.
     Partition(Vec<Vec<usize>>),
@@ -61,6 +62,8 @@ enum Expectation {
     ProgressSince { since: Millis, blocks: u64 },
     /// These nodes committed nothing since `since`.
     NoCommits { nodes: Vec<usize>, since: Millis },
+    /// Every transaction an honest node accepted has committed or was reported dropped.
+    AllSettled,
 }
 
 /// A scripted simulation.
@@ -128,6 +131,14 @@ impl<E: Engine> Scenario<E> {
         self
     }
 
+    /// Expects every transaction a client got accepted by an honest node to have committed (or
+    /// to have been reported dropped with a reason) by `by`.
+    pub fn expect_all_committed(mut self, by: Millis) -> Self {
+        self.end = self.end.max(by);
+        self.expectations.push((by, Expectation::AllSettled));
+        self
+    }
+
     /// Expects `nodes` to commit nothing between `since` and `by`.
     pub fn expect_no_commits(mut self, nodes: Vec<usize>, since: Millis, by: Millis) -> Self {
         self.end = self.end.max(by);
@@ -184,9 +195,10 @@ impl<E: Engine> Scenario<E> {
         for (at, _, point) in points {
             sim.run_until(at)?;
             match point {
-                Point::Step(step) => {
-                    apply_step(&mut sim, step).map_err(|e| fail(&sim, "scenario", e))?
-                }
+                Point::Step(step) => apply_step(&mut sim, step).map_err(|e| match e {
+                    StepError::Failed(failure) => failure,
+                    StepError::Invalid(detail) => fail(&sim, "scenario", detail),
+                })?,
                 Point::Load(n) => {
                     sim.submit(n);
                 }
@@ -194,6 +206,7 @@ impl<E: Engine> Scenario<E> {
                 Point::Expect(e) => check(&sim, &e, &marks).map_err(|detail| {
                     let kind = match e {
                         Expectation::NoCommits { .. } => "safety",
+                        Expectation::AllSettled => "transaction loss",
                         _ => "liveness",
                     };
                     let mut failure = fail(&sim, kind, detail);
@@ -226,7 +239,21 @@ fn resolve<E: Engine>(sim: &Sim<E>, target: Target) -> Result<usize, String> {
     }
 }
 
-fn apply_step<E: Engine>(sim: &mut Sim<E>, step: Step<E>) -> Result<(), String> {
+/// Why a step could not be carried out.
+enum StepError {
+    /// The step made the run fail a check (a restart that finds its state broken).
+    Failed(SimFailure),
+    /// The step itself makes no sense at this point (no leader to crash, say).
+    Invalid(String),
+}
+
+impl From<String> for StepError {
+    fn from(detail: String) -> Self {
+        StepError::Invalid(detail)
+    }
+}
+
+fn apply_step<E: Engine>(sim: &mut Sim<E>, step: Step<E>) -> Result<(), StepError> {
     let n = sim.len();
     match step {
         Step::Crash(t) => {
@@ -244,11 +271,12 @@ fn apply_step<E: Engine>(sim: &mut Sim<E>, step: Step<E>) -> Result<(), String> 
         }
         Step::Restart(t) => {
             let i = resolve(sim, t)?;
-            sim.restart(i).map_err(|f| f.to_string())?;
+            sim.restart(i).map_err(StepError::Failed)?;
         }
         Step::RestartAll => {
             for i in 0..n {
-                sim.restart(i).map_err(|f| f.to_string())?;
+                sim.disarm_crash(i);
+                sim.restart(i).map_err(StepError::Failed)?;
             }
         }
         Step::Partition(groups) => sim.network_mut().partition(n, &groups),
@@ -267,7 +295,9 @@ fn apply_step<E: Engine>(sim: &mut Sim<E>, step: Step<E>) -> Result<(), String> 
             let i = resolve(sim, t)?;
             sim.command(i, command);
         }
-        Step::Check(what, check) => check(sim).map_err(|e| format!("{what}: {e}"))?,
+        Step::Check(what, check) => {
+            check(sim).map_err(|e| StepError::Invalid(format!("{what}: {e}")))?
+        }
     }
     Ok(())
 }
@@ -284,6 +314,9 @@ fn check<E: Engine>(sim: &Sim<E>, e: &Expectation, marks: &[(Millis, u64)]) -> R
             }
         }
         Expectation::Converged => {
+            if running.is_empty() {
+                return Err("no node is running, so none has converged".into());
+            }
             let tips: Vec<(usize, u64)> = running.iter().map(|i| (*i, sim.height(*i))).collect();
             let first = running.first().map(|i| sim.tip(*i).hash());
             if running.iter().any(|i| Some(sim.tip(*i).hash()) != first) {
@@ -303,6 +336,9 @@ fn check<E: Engine>(sim: &Sim<E>, e: &Expectation, marks: &[(Millis, u64)]) -> R
                     "expected {blocks} new blocks since t={since}ms, decided height went {before} -> {now}"
                 ));
             }
+        }
+        Expectation::AllSettled => {
+            sim.checker().check_all_settled().map_err(|v| v.detail)?;
         }
         Expectation::NoCommits { nodes, since } => {
             for (at, node, height) in &sim.commit_log {
@@ -382,4 +418,5 @@ pub fn random_faults<E: Engine>(seed: u64, nodes: usize, duration: Millis) -> Sc
         .at(heal_at, Step::RestartAll)
         .expect_progress(heal_at, 1, duration)
         .expect_converged(duration)
+        .expect_all_committed(duration)
 }
