@@ -8,12 +8,16 @@
 //! - [`retarget`]: Bitcoin's every-N-blocks retarget.
 //! - [`asert`]: the per-block ASERT (aserti3-2d) rule.
 //! - [`timestamp`]: median time past and the future-drift bound.
+//! - [`midstate`]: hashing a header for any nonce from its constant prefix's SHA-256 state.
+//! - [`kernel`]: scanning nonce ranges, portable or with SHA-NI.
 //!
 //! Difficulty functions take plain numbers (timestamps in any one unit, heights, bits), not the
 //! genesis types, so this crate stays below `genesis` and the engine maps its parameters in.
 
 pub mod asert;
 pub mod compact;
+pub mod kernel;
+pub mod midstate;
 pub mod retarget;
 pub mod target;
 pub mod timestamp;
