@@ -209,6 +209,63 @@ fn timing_relations() {
 }
 
 #[test]
+fn pow_difficulty_and_bounds() {
+    let genesis = Genesis::from_json(&valid_json("pow", 0).to_string()).unwrap();
+    let EngineConfig::Pow(p) = &genesis.engine else {
+        panic!("not pow: {:?}", genesis.engine);
+    };
+    assert_eq!(p.difficulty, DifficultyAlgorithm::Asert);
+    assert_eq!(p.asert_half_life_ms, 60_000);
+    assert_eq!(p.max_future_block_time_ms, 15_000);
+    assert_eq!(p.max_reorg_depth, 1_000);
+    // Written out in lowercase, and read back.
+    assert!(genesis.to_json().contains(r#""difficulty": "asert""#));
+    let mut v = valid_json("pow", 0);
+    v["engine"]["difficulty"] = json!("bitcoin");
+    let bitcoin = Genesis::from_json(&v.to_string()).unwrap();
+    assert!(
+        matches!(&bitcoin.engine, EngineConfig::Pow(p) if p.difficulty == DifficultyAlgorithm::Bitcoin)
+    );
+    assert_ne!(bitcoin.hash(), genesis.hash());
+
+    let mut v = valid_json("pow", 0);
+    v["engine"]["difficulty"] = json!("lwma");
+    assert_field(v, "engine.difficulty", "unknown variant `lwma`");
+
+    let mut v = valid_json("pow", 0);
+    v["engine"]["asert_half_life_ms"] = json!(4_000);
+    assert_field(
+        v,
+        "engine.asert_half_life_ms",
+        "at least target_block_time_ms",
+    );
+
+    let mut v = valid_json("pow", 0);
+    v["engine"]["max_future_block_time_ms"] = json!(999);
+    assert_field(v, "engine.max_future_block_time_ms", "at least 1000");
+
+    let mut v = valid_json("pow", 0);
+    v["engine"]["max_future_block_time_ms"] = json!(60_000);
+    assert_field(
+        v.clone(),
+        "engine.max_future_block_time_ms",
+        "below asert_half_life_ms",
+    );
+    // Bitcoin's difficulty has no half-life to protect, so Bitcoin's own 2 h bound is fine.
+    v["engine"]["difficulty"] = json!("bitcoin");
+    v["engine"]["max_future_block_time_ms"] = json!(7_200_000);
+    assert!(Genesis::from_json(&v.to_string()).is_ok());
+
+    let mut v = valid_json("pow", 0);
+    v["engine"]["max_reorg_depth"] = json!(0);
+    assert_field(v, "engine.max_reorg_depth", "at least 1");
+
+    let mut v = valid_json("pow", 0);
+    v["engine"]["retarget_clamp"] = json!(0);
+    assert_field(v, "engine.retarget_clamp", "at least 1");
+}
+
+#[test]
 fn chain_id_and_time() {
     let mut v = valid_json("raft", 1);
     v["chain_id"] = json!("has space");
