@@ -228,41 +228,33 @@ fn pow_difficulty_and_bounds() {
     );
     assert_ne!(bitcoin.hash(), genesis.hash());
 
-    let mut v = valid_json("pow", 0);
-    v["engine"]["difficulty"] = json!("lwma");
-    assert_field(v, "engine.difficulty", "unknown variant `lwma`");
-
-    let mut v = valid_json("pow", 0);
-    v["engine"]["asert_half_life_ms"] = json!(4_000);
-    assert_field(
-        v,
-        "engine.asert_half_life_ms",
-        "at least target_block_time_ms",
-    );
-
-    let mut v = valid_json("pow", 0);
-    v["engine"]["max_future_block_time_ms"] = json!(999);
-    assert_field(v, "engine.max_future_block_time_ms", "at least 1000");
-
-    let mut v = valid_json("pow", 0);
-    v["engine"]["max_future_block_time_ms"] = json!(60_000);
-    assert_field(
-        v.clone(),
-        "engine.max_future_block_time_ms",
-        "below asert_half_life_ms",
-    );
+    // Each broken rule names its field.
+    let broken = [
+        ("difficulty", json!("lwma"), "unknown variant `lwma`"),
+        (
+            "asert_half_life_ms",
+            json!(4_000),
+            "at least target_block_time_ms",
+        ),
+        ("max_future_block_time_ms", json!(999), "at least 1000"),
+        (
+            "max_future_block_time_ms",
+            json!(60_000),
+            "below asert_half_life_ms",
+        ),
+        ("max_reorg_depth", json!(0), "at least 1"),
+        ("retarget_clamp", json!(0), "at least 1"),
+    ];
+    for (field, value, needle) in broken {
+        let mut v = valid_json("pow", 0);
+        v["engine"][field] = value;
+        assert_field(v, &format!("engine.{field}"), needle);
+    }
     // Bitcoin's difficulty has no half-life to protect, so Bitcoin's own 2 h bound is fine.
+    let mut v = valid_json("pow", 0);
     v["engine"]["difficulty"] = json!("bitcoin");
     v["engine"]["max_future_block_time_ms"] = json!(7_200_000);
     assert!(Genesis::from_json(&v.to_string()).is_ok());
-
-    let mut v = valid_json("pow", 0);
-    v["engine"]["max_reorg_depth"] = json!(0);
-    assert_field(v, "engine.max_reorg_depth", "at least 1");
-
-    let mut v = valid_json("pow", 0);
-    v["engine"]["retarget_clamp"] = json!(0);
-    assert_field(v, "engine.retarget_clamp", "at least 1");
 }
 
 #[test]

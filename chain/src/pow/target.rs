@@ -37,8 +37,9 @@ pub enum TargetError {
 }
 
 impl Target {
-    /// Decodes compact bits, refusing negative, zero and overflowing values (Bitcoin's
-    /// `SetCompact` flags, checked in the order its `CheckProofOfWork` reports them).
+    /// Decodes compact bits, refusing what Bitcoin's `CheckProofOfWork` refuses: a negative
+    /// value, one wider than 256 bits, and zero. Overflow is checked before zero because the
+    /// bits that survive an overflowing shift may well be zero, and "overflow" says why.
     pub fn from_compact(bits: u32) -> Result<Target, TargetError> {
         let decoded = decode_compact(bits);
         if decoded.negative {
@@ -139,24 +140,19 @@ mod tests {
 
     #[test]
     fn edge_compacts() {
-        // A set sign bit on a mantissa shifted out below size 3 is zero, not negative (Bitcoin).
-        assert_eq!(
-            Target::from_compact(0x01803456),
-            Err(TargetError::Zero(0x01803456))
-        );
-        // The sign bit alone, with no mantissa, is zero.
-        assert_eq!(
-            Target::from_compact(0x1d800000),
-            Err(TargetError::Zero(0x1d800000))
-        );
-        assert_eq!(
-            Target::from_compact(0xff800001),
-            Err(TargetError::Negative(0xff800001))
-        );
-        assert_eq!(
-            Target::from_compact(0xff000001),
-            Err(TargetError::Overflow(0xff000001))
-        );
+        use TargetError::{Negative, Overflow, Zero};
+        let refused = [
+            // A sign bit on a mantissa shifted out below size 3 is zero, not negative (Bitcoin).
+            (0x01803456, Zero(0x01803456)),
+            // The sign bit alone, with no mantissa, is zero.
+            (0x1d800000, Zero(0x1d800000)),
+            // Both the sign and the overflow flag set: reported as negative.
+            (0xff800001, Negative(0xff800001)),
+            (0xff000001, Overflow(0xff000001)),
+        ];
+        for (bits, error) in refused {
+            assert_eq!(Target::from_compact(bits), Err(error), "{bits:08x}");
+        }
         // The smallest target, 1, and the widest encodable one.
         let one = Target::from_compact(0x01010000).unwrap();
         assert_eq!(one.as_u256(), U256::ONE);

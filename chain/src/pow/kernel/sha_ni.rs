@@ -90,6 +90,7 @@ fn message(w0: u32, w1: u32, w2: u32, w3: u32) -> __m128i {
     _mm_set_epi32(w3 as i32, w2 as i32, w1 as i32, w0 as i32)
 }
 
+/// A state given as the words A to H, in the SHA-NI layout.
 #[target_feature(enable = "sha,sse4.1")]
 fn state_from_words(w: &[u32; 8]) -> State {
     State {
@@ -98,6 +99,7 @@ fn state_from_words(w: &[u32; 8]) -> State {
     }
 }
 
+/// The words A to H of a state (the block id's words, for a finished second hash).
 #[target_feature(enable = "sha,sse4.1")]
 fn words_from_state(s: State) -> [u32; 8] {
     [
@@ -112,6 +114,7 @@ fn words_from_state(s: State) -> [u32; 8] {
     ]
 }
 
+/// Word-wise sum: the feed-forward that ends each compression.
 #[target_feature(enable = "sha,sse4.1")]
 fn add_states(a: State, b: State) -> State {
     State {
@@ -163,6 +166,7 @@ macro_rules! groups {
     };
 }
 
+/// The per-scan constants, including rounds 0–7 of the tail compression.
 #[target_feature(enable = "sha,sse4.1")]
 fn prepare(midstate: &HeaderMidstate) -> Template {
     let w = midstate.tail_words();
@@ -222,6 +226,7 @@ fn hash_pair(t: &Template, nonces: [u64; 2]) -> [State; 2] {
     [add_states(state[0], t.iv), add_states(state[1], t.iv)]
 }
 
+/// The first nonce in `nonces` whose hash meets `threshold`, two nonces per step.
 #[target_feature(enable = "sha,sse4.1")]
 fn scan_pairs(
     midstate: &HeaderMidstate,
