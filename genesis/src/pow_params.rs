@@ -5,6 +5,8 @@
 //! hand them to `synod_chain::pow` unchanged.
 
 use serde::{Deserialize, Serialize};
+use synod_chain::pow::asert::{AsertAnchor, AsertParams, AsertParamsError};
+use synod_chain::pow::retarget::{BitcoinRetarget, RetargetParamsError};
 use synod_chain::target::Target;
 
 /// How the target follows the hash rate.
@@ -89,6 +91,38 @@ impl Default for PowParams {
 const MIN_FUTURE_BLOCK_TIME_MS: u64 = 1_000;
 
 impl PowParams {
+    /// Bitcoin's retarget rule with these parameters, over millisecond timestamps. Cannot fail
+    /// for a genesis that validated.
+    pub fn bitcoin_retarget(&self) -> Result<BitcoinRetarget, RetargetParamsError> {
+        BitcoinRetarget::new(
+            self.target_block_time_ms,
+            self.retarget_window,
+            self.retarget_clamp,
+            self.pow_limit_bits,
+        )
+    }
+
+    /// The ASERT rule with these parameters, over millisecond timestamps. Cannot fail for a
+    /// genesis that validated.
+    pub fn asert(&self) -> Result<AsertParams, AsertParamsError> {
+        AsertParams::new(
+            self.target_block_time_ms,
+            self.asert_half_life_ms,
+            self.pow_limit_bits,
+        )
+    }
+
+    /// The ASERT anchor of a chain whose genesis block (height 0, `initial_bits`) is stamped
+    /// `genesis_time_ms`: its notional parent is one target block time earlier, so a chain that
+    /// keeps to schedule keeps the initial bits.
+    pub fn asert_anchor(&self, genesis_time_ms: u64) -> AsertAnchor {
+        AsertAnchor {
+            height: 0,
+            parent_timestamp: genesis_time_ms.saturating_sub(self.target_block_time_ms),
+            bits: self.initial_bits,
+        }
+    }
+
     /// Reports each broken rule through `fail(field, message)`, field names as in the file.
     pub(crate) fn validate(&self, fail: &mut dyn FnMut(&str, String)) {
         let initial = Target::from_compact(self.initial_bits);
@@ -121,6 +155,9 @@ impl PowParams {
         }
         if self.retarget_clamp < 1 {
             fail("retarget_clamp", "must be at least 1".into());
+        }
+        if let Err(e @ RetargetParamsError::Timespan { .. }) = self.bitcoin_retarget() {
+            fail("retarget_window", e.to_string());
         }
         if self.asert_half_life_ms < self.target_block_time_ms.max(1) {
             fail(

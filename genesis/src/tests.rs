@@ -1,5 +1,7 @@
 use serde_json::{Value, json};
 use synod_chain::keys::SecretKey;
+use synod_chain::pow::asert::next_bits_asert;
+use synod_chain::target::Target;
 
 use super::*;
 use crate::dev_keys::dev_key;
@@ -244,12 +246,31 @@ fn pow_difficulty_and_bounds() {
         ),
         ("max_reorg_depth", json!(0), "at least 1"),
         ("retarget_clamp", json!(0), "at least 1"),
+        (
+            "retarget_window",
+            json!(u64::MAX / 4),
+            "unusable with clamp 4",
+        ),
     ];
     for (field, value, needle) in broken {
         let mut v = valid_json("pow", 0);
         v["engine"][field] = value;
         assert_field(v, &format!("engine.{field}"), needle);
     }
+    // A valid file gives the engine both rules, and an anchor that keeps the initial bits on
+    // schedule.
+    assert!(p.bitcoin_retarget().is_ok());
+    let asert = p.asert().unwrap();
+    let anchor = p.asert_anchor(genesis.genesis_time_ms());
+    let on_time = genesis.genesis_time_ms() + 3 * p.target_block_time_ms;
+    assert_eq!(
+        next_bits_asert(&asert, &anchor, 3, on_time),
+        Ok(p.initial_bits)
+    );
+    let late = on_time + p.asert_half_life_ms;
+    let eased = next_bits_asert(&asert, &anchor, 3, late).unwrap();
+    assert!(Target::from_compact(eased).unwrap() > Target::from_compact(p.initial_bits).unwrap());
+
     // Bitcoin's difficulty has no half-life to protect, so Bitcoin's own 2 h bound is fine.
     let mut v = valid_json("pow", 0);
     v["engine"]["difficulty"] = json!("bitcoin");
