@@ -6,13 +6,15 @@ pub mod dev_keys;
 pub mod error;
 pub mod home;
 pub mod params;
+pub mod pow_params;
 pub mod spec;
 pub mod testnet;
 pub mod time;
 
 pub use error::{FieldError, GenesisError};
 pub use home::{Home, LoadedHome, NodeConfig, NodeRole};
-pub use params::{EngineConfig, PbftParams, PowParams, RaftParams};
+pub use params::{EngineConfig, PbftParams, RaftParams};
+pub use pow_params::{DifficultyAlgorithm, PowParams};
 pub use spec::{Genesis, InitialAccount, Validator};
 pub use testnet::{EngineKind, TestnetManifest, TestnetOptions};
 

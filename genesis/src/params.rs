@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use synod_chain::limits::MAX_BLOCK_TXS;
-use synod_chain::target::Target;
 
 use crate::error::FieldError;
+pub use crate::pow_params::{DifficultyAlgorithm, PowParams};
 
 /// Which consensus engine orders blocks, and its parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,68 +74,6 @@ impl Default for PbftParams {
             max_block_txs: 5_000,
             batch_delay_ms: 2,
         }
-    }
-}
-
-/// Proof-of-work difficulty, retargeting and reward.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PowParams {
-    /// Target of the first blocks, compact "bits" as hex (default `1e0fffff`, ~1 M hashes a block).
-    #[serde(with = "bits_hex")]
-    pub initial_bits: u32,
-    /// Easiest target retargeting may reach (default `207fffff`, Bitcoin regtest's limit).
-    #[serde(with = "bits_hex")]
-    pub pow_limit_bits: u32,
-    /// Desired time between blocks (default 5 s).
-    pub target_block_time_ms: u64,
-    /// Blocks per retarget window (default 20).
-    pub retarget_window: u64,
-    /// Most a single retarget may scale the target by, up or down (default 4, as Bitcoin).
-    pub retarget_clamp: u64,
-    /// Minted to the miner of each block (default 50).
-    pub block_reward: u64,
-    /// Most transactions per block (default 5,000).
-    pub max_block_txs: u32,
-}
-
-impl Default for PowParams {
-    fn default() -> Self {
-        PowParams {
-            initial_bits: 0x1e0f_ffff,
-            pow_limit_bits: 0x207f_ffff,
-            target_block_time_ms: 5_000,
-            retarget_window: 20,
-            retarget_clamp: 4,
-            block_reward: 50,
-            max_block_txs: 5_000,
-        }
-    }
-}
-
-mod bits_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bits: &u32, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&format!("{bits:08x}"))
-        } else {
-            s.serialize_u32(*bits)
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-        let text = String::deserialize(d)?;
-        let digits = text.trim_start_matches("0x");
-        if digits.len() != 8 {
-            return Err(serde::de::Error::custom(format!(
-                "expected 8 hex chars of compact target bits, got {:?}",
-                text
-            )));
-        }
-        u32::from_str_radix(digits, 16).map_err(|_| {
-            serde::de::Error::custom(format!("expected compact target bits in hex, got {text:?}"))
-        })
     }
 }
 
@@ -231,39 +169,7 @@ impl EngineConfig {
                     );
                 }
             }
-            EngineConfig::Pow(p) => {
-                let initial = Target::from_compact(p.initial_bits);
-                let limit = Target::from_compact(p.pow_limit_bits);
-                if let Err(e) = initial {
-                    fail("initial_bits", e.to_string());
-                }
-                if let Err(e) = limit {
-                    fail("pow_limit_bits", e.to_string());
-                }
-                if let (Ok(initial), Ok(limit)) = (initial, limit)
-                    && initial > limit
-                {
-                    fail(
-                        "initial_bits",
-                        format!(
-                            "{:08x} is easier than pow_limit_bits {:08x}",
-                            p.initial_bits, p.pow_limit_bits
-                        ),
-                    );
-                }
-                if p.target_block_time_ms == 0 {
-                    fail("target_block_time_ms", "must be at least 1".into());
-                }
-                if p.retarget_window < 2 {
-                    fail(
-                        "retarget_window",
-                        "must be at least 2 blocks (a window needs an interval to measure)".into(),
-                    );
-                }
-                if p.retarget_clamp < 1 {
-                    fail("retarget_clamp", "must be at least 1".into());
-                }
-            }
+            EngineConfig::Pow(p) => p.validate(&mut fail),
         }
     }
 }

@@ -1,5 +1,7 @@
 use serde_json::{Value, json};
 use synod_chain::keys::SecretKey;
+use synod_chain::pow::asert::next_bits_asert;
+use synod_chain::target::Target;
 
 use super::*;
 use crate::dev_keys::dev_key;
@@ -206,6 +208,74 @@ fn timing_relations() {
     let mut v = valid_json("raft", 3);
     v["engine"]["max_block_txs"] = json!(0);
     assert_field(v, "engine.max_block_txs", "between 1 and");
+}
+
+#[test]
+fn pow_difficulty_and_bounds() {
+    let genesis = Genesis::from_json(&valid_json("pow", 0).to_string()).unwrap();
+    let EngineConfig::Pow(p) = &genesis.engine else {
+        panic!("not pow: {:?}", genesis.engine);
+    };
+    assert_eq!(p.difficulty, DifficultyAlgorithm::Asert);
+    assert_eq!(p.asert_half_life_ms, 60_000);
+    assert_eq!(p.max_future_block_time_ms, 15_000);
+    assert_eq!(p.max_reorg_depth, 1_000);
+    // Written out in lowercase, and read back.
+    assert!(genesis.to_json().contains(r#""difficulty": "asert""#));
+    let mut v = valid_json("pow", 0);
+    v["engine"]["difficulty"] = json!("bitcoin");
+    let bitcoin = Genesis::from_json(&v.to_string()).unwrap();
+    assert!(
+        matches!(&bitcoin.engine, EngineConfig::Pow(p) if p.difficulty == DifficultyAlgorithm::Bitcoin)
+    );
+    assert_ne!(bitcoin.hash(), genesis.hash());
+
+    // Each broken rule names its field.
+    let broken = [
+        ("difficulty", json!("lwma"), "unknown variant `lwma`"),
+        (
+            "asert_half_life_ms",
+            json!(4_000),
+            "at least target_block_time_ms",
+        ),
+        ("max_future_block_time_ms", json!(999), "at least 1000"),
+        (
+            "max_future_block_time_ms",
+            json!(60_000),
+            "below asert_half_life_ms",
+        ),
+        ("max_reorg_depth", json!(0), "at least 1"),
+        ("retarget_clamp", json!(0), "at least 1"),
+        (
+            "retarget_window",
+            json!(u64::MAX / 4),
+            "unusable with clamp 4",
+        ),
+    ];
+    for (field, value, needle) in broken {
+        let mut v = valid_json("pow", 0);
+        v["engine"][field] = value;
+        assert_field(v, &format!("engine.{field}"), needle);
+    }
+    // A valid file gives the engine both rules, and an anchor that keeps the initial bits on
+    // schedule.
+    assert!(p.bitcoin_retarget().is_ok());
+    let asert = p.asert().unwrap();
+    let anchor = p.asert_anchor(genesis.genesis_time_ms());
+    let on_time = genesis.genesis_time_ms() + 3 * p.target_block_time_ms;
+    assert_eq!(
+        next_bits_asert(&asert, &anchor, 3, on_time),
+        Ok(p.initial_bits)
+    );
+    let late = on_time + p.asert_half_life_ms;
+    let eased = next_bits_asert(&asert, &anchor, 3, late).unwrap();
+    assert!(Target::from_compact(eased).unwrap() > Target::from_compact(p.initial_bits).unwrap());
+
+    // Bitcoin's difficulty has no half-life to protect, so Bitcoin's own 2 h bound is fine.
+    let mut v = valid_json("pow", 0);
+    v["engine"]["difficulty"] = json!("bitcoin");
+    v["engine"]["max_future_block_time_ms"] = json!(7_200_000);
+    assert!(Genesis::from_json(&v.to_string()).is_ok());
 }
 
 #[test]
