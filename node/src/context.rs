@@ -1,8 +1,10 @@
-//! What every part of a running node shares: the store, the mempool, the status, the metrics,
-//! the allowed validator set, and the handles to the network and the driver.
+//! What every part of a running node shares: the store, the mempool and its journal, the status,
+//! the metrics, the allowed validator set, the handles to the network and the driver, and the
+//! health of each long-running task.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use synod_chain::Store;
 use synod_chain::hash::Hash;
@@ -10,8 +12,10 @@ use synod_chain::keys::{PublicKey, SecretKey};
 use synod_chain::ledger::Ledger;
 use synod_genesis::Genesis;
 
-use crate::driver::DriverEvent;
+use crate::health::Health;
+use crate::inbox::{ControlEvent, DriverInbox};
 use crate::mempool::Mempool;
+use crate::mempool::journal::Journal;
 use crate::metrics::Metrics;
 use crate::net::NetworkHandle;
 use crate::status::NodeStatus;
@@ -34,6 +38,9 @@ pub struct NodeContext {
     pub moniker: String,
     /// Pending transactions.
     pub mempool: Mutex<Mempool>,
+    /// The journal of transactions acknowledged to this node's clients (validators and
+    /// observers alike; `None` only in tests without a data folder).
+    pub journal: Mutex<Option<Journal>>,
     /// The node's status.
     pub status: RwLock<NodeStatus>,
     /// Metrics.
@@ -42,8 +49,17 @@ pub struct NodeContext {
     pub members: RwLock<HashSet<PublicKey>>,
     /// The network task.
     pub net: OnceLock<NetworkHandle>,
-    /// The engine driver (absent on observers).
-    pub driver: OnceLock<std::sync::mpsc::SyncSender<DriverEvent>>,
+    /// The engine driver's inbox (absent on observers, which run no engine).
+    pub inbox: Option<Arc<DriverInbox>>,
+    /// Whether this node gossips the transactions its clients submit (a Raft validator forwards
+    /// them to the leader through its engine instead).
+    pub gossip_local_txs: bool,
+    /// The tokio runtime, for work the driver thread starts (block fetches).
+    pub runtime: tokio::runtime::Handle,
+    /// Engine-clock time of the driver's last loop turn (0 before the first).
+    pub driver_heartbeat: AtomicU64,
+    /// What is wrong, if anything, for `/health`.
+    pub health: Health,
 }
 
 impl NodeContext {
@@ -78,8 +94,21 @@ impl NodeContext {
             .contains(key)
     }
 
-    /// Sends to the driver without blocking; false if it is gone or saturated.
-    pub fn to_driver(&self, event: DriverEvent) -> bool {
-        self.driver.get().is_some_and(|d| d.try_send(event).is_ok())
+    /// Queues a control event for the driver; false if there is no driver or it is saturated.
+    pub fn to_driver(&self, event: ControlEvent) -> bool {
+        self.inbox.as_ref().is_some_and(|inbox| inbox.push(event))
+    }
+
+    /// Tells the driver that admitted transactions wait in the mempool.
+    pub fn ring_driver(&self) {
+        if let Some(inbox) = &self.inbox {
+            inbox.ring_txs();
+        }
+    }
+
+    /// Records that the driver finished a loop turn (read by `/health`).
+    pub fn heartbeat(&self) {
+        self.driver_heartbeat
+            .store(crate::clock::now_ms(), Ordering::Relaxed);
     }
 }

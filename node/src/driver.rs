@@ -1,60 +1,43 @@
 //! The engine driver: one thread that owns the engine, feeds it inputs and executes its actions
 //! in order. Engine-state writes are made durable before any later message leaves the node;
 //! consecutive writes (and a commit that follows them) share one fsync. Timers live here too.
+//!
+//! One loop turn takes every waiting control event (consensus messages, commands; bounded) in the
+//! order they arrived, firing each timer that fell due before the next event arrived, so an
+//! election timer never fires while the leader's heartbeat sits unread in the inbox and a leader's
+//! heartbeat timer never waits behind a backlog of messages. Only then does it hand the engine one
+//! bounded batch of admitted transactions from the mempool. Idle turns merge the transaction index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use synod_chain::SignedTransaction;
 use synod_chain::codec;
 use synod_chain::store::{CommitDurability, EngineWrite};
-use synod_consensus::engine::{
-    Action, Command, Engine, EngineEvent, Input, Message, NodeId, TimerId,
-};
-use tokio::sync::oneshot;
+use synod_consensus::engine::{Action, Engine, EngineEvent, Input, Message, NodeId, TimerId};
 use tracing::{debug, error, info, warn};
 
+use crate::clock::now_ms;
 use crate::context::NodeContext;
 use crate::envelope;
 use crate::error::NodeError;
+use crate::inbox::{ControlEvent, DriverInbox};
 use crate::net::{NetCommand, peer_id_of};
 
 /// Largest engine message payload decoded.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
 /// Blocks above the tx-index watermark before the driver merges them (off the commit path).
 const INDEX_BATCH: u64 = 32;
-
-/// Inputs to the driver from the rest of the node.
-pub enum DriverEvent {
-    /// A consensus message that passed the edge checks.
-    Message {
-        /// The sender.
-        from: NodeId,
-        /// The encoded engine message.
-        payload: Vec<u8>,
-    },
-    /// Transactions admitted to the mempool.
-    Transactions(Vec<SignedTransaction>),
-    /// An operator command; the reply says whether the engine took it.
-    Command {
-        /// The command.
-        command: Command,
-        /// Where the answer goes.
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// Stop.
-    Shutdown,
-}
-
-/// Wall-clock milliseconds, the engines' `now`.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Control events handled per loop turn before transactions get their turn.
+const MAX_CONTROL_PER_TURN: usize = 256;
+/// Transactions handed to the engine per loop turn.
+const MAX_TXS_PER_TURN: usize = 5_000;
+/// How often the driver looks for transactions the engine was given long ago and still has not
+/// committed, and how long they must have waited.
+const REQUEUE_EVERY: Duration = Duration::from_secs(5);
+const REQUEUE_AFTER: Duration = Duration::from_secs(20);
+/// Most transactions handed in again per look.
+const MAX_REQUEUE: usize = 20_000;
 
 /// Runs an engine over a node's store and network.
 pub struct Driver<E: Engine> {
@@ -63,6 +46,9 @@ pub struct Driver<E: Engine> {
     timers: HashMap<TimerId, Instant>,
     pending_writes: Vec<EngineWrite>,
     rejected: Option<String>,
+    /// Admitted transactions still wait in the mempool after the last batch.
+    more_txs: bool,
+    last_requeue: Instant,
 }
 
 impl<E: Engine> Driver<E> {
@@ -74,49 +60,80 @@ impl<E: Engine> Driver<E> {
             timers: HashMap::new(),
             pending_writes: Vec::new(),
             rejected: None,
+            more_txs: true,
+            last_requeue: Instant::now(),
         }
     }
 
     /// Runs until shutdown; an error means the node cannot continue safely.
-    pub fn run(mut self, events: Receiver<DriverEvent>) -> Result<(), NodeError> {
+    pub fn run(mut self, inbox: &DriverInbox) -> Result<(), NodeError> {
         self.step(Input::Start)?;
         loop {
-            let now = Instant::now();
-            let next = self.timers.values().min().copied();
-            let wait = next.map_or(Duration::from_millis(500), |t| {
-                t.saturating_duration_since(now)
-            });
-            match events.recv_timeout(wait) {
-                Ok(DriverEvent::Shutdown) => break,
-                Ok(event) => {
-                    self.on_event(event)?;
-                    // Drain what queued up, merging transaction batches into one input.
-                    let mut txs = Vec::new();
-                    for event in events.try_iter().take(4096) {
-                        match event {
-                            DriverEvent::Transactions(more) => txs.extend(more),
-                            DriverEvent::Shutdown => return self.finish(),
-                            other => self.on_event(other)?,
-                        }
-                    }
-                    if !txs.is_empty() {
-                        self.step(Input::Transactions(txs))?;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    // Idle: merge the tx index now rather than inside a commit.
-                    if self.ctx.store.tx_backlog() >= INDEX_BATCH {
-                        self.ctx.store.index_transactions(INDEX_BATCH)?;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+            let wait = if self.more_txs {
+                Duration::ZERO
+            } else {
+                self.timers
+                    .values()
+                    .min()
+                    .map_or(Duration::from_millis(500), |t| {
+                        t.saturating_duration_since(Instant::now())
+                    })
+                    .min(Duration::from_millis(500))
+            };
+            let delivery = inbox.wait(wait, MAX_CONTROL_PER_TURN);
+            if delivery.shutdown {
+                break;
             }
-            self.fire_timers()?;
-            if self.ctx.store.tx_backlog() >= 16 * INDEX_BATCH {
-                self.ctx.store.index_transactions(INDEX_BATCH)?;
+            let busy = !delivery.control.is_empty() || delivery.txs_ready || self.more_txs;
+            for (arrived, event) in delivery.control {
+                self.fire_timers_due_by(arrived)?;
+                self.on_control(event)?;
             }
+            self.fire_timers_due_by(Instant::now())?;
+            if delivery.txs_ready || self.more_txs {
+                self.feed_transactions()?;
+            }
+            self.housekeeping(busy)?;
+            self.ctx.heartbeat();
         }
         self.finish()
+    }
+
+    /// Hands the engine one bounded batch of admitted transactions.
+    fn feed_transactions(&mut self) -> Result<(), NodeError> {
+        let (txs, more) = {
+            let mut mempool = self.ctx.mempool();
+            let txs = mempool.take_for_engine(MAX_TXS_PER_TURN, Instant::now());
+            (txs, mempool.has_handoff())
+        };
+        self.more_txs = more;
+        if txs.is_empty() {
+            return Ok(());
+        }
+        self.step(Input::Transactions(txs))
+    }
+
+    fn housekeeping(&mut self, busy: bool) -> Result<(), NodeError> {
+        let backlog = self.ctx.store.tx_backlog();
+        // Merge the tx index when idle, or when it falls far behind.
+        if (!busy && backlog >= INDEX_BATCH) || backlog >= 16 * INDEX_BATCH {
+            self.ctx.store.index_transactions(INDEX_BATCH)?;
+        }
+        if self.last_requeue.elapsed() >= REQUEUE_EVERY {
+            self.last_requeue = Instant::now();
+            let requeued =
+                self.ctx
+                    .mempool()
+                    .requeue_stale(Instant::now(), REQUEUE_AFTER, MAX_REQUEUE);
+            if requeued > 0 {
+                debug!(
+                    requeued,
+                    "handing long-pending transactions to the engine again"
+                );
+                self.more_txs = true;
+            }
+        }
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), NodeError> {
@@ -125,9 +142,9 @@ impl<E: Engine> Driver<E> {
         Ok(())
     }
 
-    fn on_event(&mut self, event: DriverEvent) -> Result<(), NodeError> {
+    fn on_control(&mut self, event: ControlEvent) -> Result<(), NodeError> {
         match event {
-            DriverEvent::Message { from, payload } => {
+            ControlEvent::Message { from, payload } => {
                 match codec::decode::<E::Message>(&payload, MAX_MESSAGE_BYTES) {
                     Ok(msg) => {
                         crate::metrics::count_kind(&self.ctx.metrics.messages_received, msg.kind());
@@ -140,8 +157,7 @@ impl<E: Engine> Driver<E> {
                     }
                 }
             }
-            DriverEvent::Transactions(txs) => self.step(Input::Transactions(txs)),
-            DriverEvent::Command { command, reply } => {
+            ControlEvent::Command { command, reply } => {
                 self.rejected = None;
                 self.step(Input::Command(command))?;
                 let _ = reply.send(match self.rejected.take() {
@@ -150,22 +166,25 @@ impl<E: Engine> Driver<E> {
                 });
                 Ok(())
             }
-            DriverEvent::Shutdown => Ok(()),
+            ControlEvent::Synced(blocks) => self.step(Input::Synced(blocks)),
         }
     }
 
-    fn fire_timers(&mut self) -> Result<(), NodeError> {
-        let now = Instant::now();
+    /// Fires, oldest first, every timer that fell due at or before `by`.
+    fn fire_timers_due_by(&mut self, by: Instant) -> Result<(), NodeError> {
         let mut due: Vec<(Instant, TimerId)> = self
             .timers
             .iter()
-            .filter(|(_, at)| **at <= now)
+            .filter(|(_, at)| **at <= by)
             .map(|(id, at)| (*at, *id))
             .collect();
         due.sort();
         for (_, id) in due {
-            self.timers.remove(&id);
-            self.step(Input::Timer(id))?;
+            // An earlier timer's step may have re-armed or cancelled this one.
+            if self.timers.get(&id).is_some_and(|at| *at <= by) {
+                self.timers.remove(&id);
+                self.step(Input::Timer(id))?;
+            }
         }
         Ok(())
     }
@@ -258,7 +277,8 @@ impl<E: Engine> Driver<E> {
                 info!(height = snapshot.header.height, "installed a snapshot");
             }
             Action::RequestSync { from, height } => {
-                debug!(from = %from.short(), height, "engine asked for sync");
+                debug!(from = %from.short(), height, "engine asked for blocks");
+                crate::sync::fetch_for_engine(&self.ctx, from, height);
             }
             Action::Rewind { height } => {
                 warn!(
@@ -335,6 +355,7 @@ impl<E: Engine> Driver<E> {
             }
             EngineEvent::TxDropped { id, reason } => {
                 debug!(tx = %id.short(), reason, "engine dropped a transaction");
+                self.ctx.mempool().drop_tx(&id, reason);
             }
         }
         Ok(())

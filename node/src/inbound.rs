@@ -11,9 +11,8 @@ use synod_chain::{SignedTransaction, codec};
 use tracing::debug;
 
 use crate::context::NodeContext;
-use crate::driver::DriverEvent;
 use crate::envelope;
-use crate::mempool;
+use crate::inbox::ControlEvent;
 use crate::net::behaviour::MAX_GOSSIP_BYTES;
 use crate::net::{Inbound, peer_id_of};
 
@@ -54,7 +53,7 @@ impl Inbound for NodeInbound {
             debug!(peer = %from, "consensus message from outside the validator set");
             return;
         }
-        if !ctx.to_driver(DriverEvent::Message {
+        if !ctx.to_driver(ControlEvent::Message {
             from: opened.from,
             payload: opened.payload,
         }) {
@@ -76,11 +75,8 @@ impl Inbound for NodeInbound {
         }
         let ctx = self.ctx.clone();
         tokio::task::spawn_blocking(move || {
-            let admitted = admit(&ctx, txs, false);
-            debug!(peer = %from, admitted = admitted.len(), "gossiped transactions");
-            if !admitted.is_empty() {
-                ctx.to_driver(DriverEvent::Transactions(admitted));
-            }
+            let admitted = crate::admission::admit_from_peer(&ctx, txs);
+            debug!(peer = %from, admitted, "gossiped transactions");
         });
     }
 
@@ -99,47 +95,4 @@ impl Inbound for NodeInbound {
     fn send_failed(&self, _to: PeerId) {
         self.ctx.metrics.dropped("undeliverable");
     }
-}
-
-/// Admits transactions to the mempool, counting outcomes. Returns the admitted ones.
-pub fn admit(
-    ctx: &NodeContext,
-    txs: Vec<SignedTransaction>,
-    local: bool,
-) -> Vec<SignedTransaction> {
-    admit_with_results(ctx, txs, local)
-        .into_iter()
-        .filter_map(|(tx, result)| result.ok().map(|_| tx))
-        .collect()
-}
-
-/// Admits transactions and returns each with its outcome.
-pub fn admit_with_results(
-    ctx: &NodeContext,
-    txs: Vec<SignedTransaction>,
-    local: bool,
-) -> Vec<(
-    SignedTransaction,
-    Result<synod_chain::Hash, mempool::AdmitError>,
-)> {
-    let results = match ctx.store.reader() {
-        Ok(reader) => mempool::admit(&ctx.mempool, txs.clone(), &reader, local),
-        Err(e) => vec![Err(mempool::AdmitError::Store(e.to_string())); txs.len()],
-    };
-    for result in &results {
-        match result {
-            Ok(_) => {
-                ctx.metrics.txs_admitted.inc();
-            }
-            Err(e) => {
-                ctx.metrics
-                    .txs_rejected
-                    .get_or_create(&crate::metrics::ReasonLabel {
-                        reason: e.label().to_string(),
-                    })
-                    .inc();
-            }
-        }
-    }
-    txs.into_iter().zip(results).collect()
 }

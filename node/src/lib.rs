@@ -5,11 +5,15 @@
 //! not a validator of the genesis (for a validator), the database belongs to another chain, or a
 //! port is taken.
 
+pub mod admission;
+pub mod clock;
 pub mod context;
 pub mod driver;
 pub mod envelope;
 pub mod error;
+pub mod health;
 pub mod inbound;
+pub mod inbox;
 pub mod mempool;
 pub mod metrics;
 pub mod net;
@@ -31,14 +35,16 @@ use synod_genesis::{EngineConfig, Home, LoadedHome, NodeRole};
 use tracing::{error, info};
 
 use context::NodeContext;
-use driver::{Driver, DriverEvent};
+use driver::Driver;
 pub use error::NodeError;
+use inbox::DriverInbox;
+use mempool::journal::Journal;
 use mempool::{Mempool, MempoolConfig};
 use metrics::Metrics;
 use status::NodeStatus;
 
-/// Queued driver inputs before senders see "busy".
-const DRIVER_QUEUE: usize = 65_536;
+/// The mempool journal's file name in the data folder.
+const JOURNAL_FILE: &str = "mempool.journal";
 
 /// Runs the node whose home is `home` until SIGINT or SIGTERM.
 pub fn run(home: &Path) -> Result<(), NodeError> {
@@ -129,6 +135,23 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     let store = Store::open(&home.db_path(&config), &state)?;
     let tip = store.tip();
     let validators: Vec<_> = genesis.validators.iter().map(|v| v.public_key).collect();
+    let journal_path = home.data_dir(&config).join(JOURNAL_FILE);
+    let (journal, replay) = Journal::open(&journal_path).map_err(|e| {
+        NodeError::Runtime(format!(
+            "cannot open the mempool journal {}: {e}",
+            journal_path.display()
+        ))
+    })?;
+    if replay.cut_bytes > 0 {
+        tracing::warn!(
+            bytes = replay.cut_bytes,
+            "cut a torn record off the end of the mempool journal"
+        );
+    }
+    let inbox = run_engine.then(|| Arc::new(DriverInbox::new()));
+    // A Raft validator hands its clients' transactions to the leader through its engine; every
+    // other node spreads them by gossip.
+    let gossip_local_txs = !(run_engine && matches!(genesis.engine, EngineConfig::Raft(_)));
     let ctx = Arc::new(NodeContext {
         genesis_hash: state.genesis_hash,
         ledger: Ledger::new(genesis.ledger_rules()),
@@ -136,6 +159,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             genesis.chain_id.clone(),
             MempoolConfig::default(),
         )),
+        journal: Mutex::new(Some(journal)),
         status: RwLock::new(NodeStatus::initial(
             tip.height,
             tip.hash,
@@ -145,7 +169,11 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         metrics: Metrics::new(),
         members: RwLock::new(validators.iter().copied().collect::<HashSet<_>>()),
         net: OnceLock::new(),
-        driver: OnceLock::new(),
+        inbox: inbox.clone(),
+        gossip_local_txs,
+        runtime: tokio::runtime::Handle::current(),
+        driver_heartbeat: std::sync::atomic::AtomicU64::new(0),
+        health: health::Health::default(),
         moniker: config.moniker.clone(),
         me,
         key: key.clone(),
@@ -160,9 +188,13 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         role = if run_engine { "validator" } else { "observer" },
         "starting"
     );
+    let replay_ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || admission::replay_journal(&replay_ctx, replay.txs))
+        .await
+        .map_err(|e| NodeError::Runtime(e.to_string()))?
+        .map_err(|e| NodeError::Runtime(format!("cannot rewrite the mempool journal: {e}")))?;
 
     // The engine, restored from the store before the network can deliver anything.
-    let (driver_tx, driver_rx) = std::sync::mpsc::sync_channel::<DriverEvent>(DRIVER_QUEUE);
     let engine = if run_engine {
         let EngineConfig::Raft(params) = &genesis.engine else {
             return Err(NodeError::EngineUnavailable(
@@ -177,7 +209,6 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
                     reason: e.to_string(),
                 }
             })?;
-        let _ = ctx.driver.set(driver_tx.clone());
         Some(engine)
     } else {
         None
@@ -217,30 +248,47 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         }),
     )?;
     let _ = ctx.net.set(net_handle);
-    tokio::spawn(net_task);
 
-    // The driver thread.
+    // Every long-running part; the node stops, with the reason, when any of them ends.
+    let mut tasks: tokio::task::JoinSet<(&'static str, String)> = tokio::task::JoinSet::new();
+    tasks.spawn(async move {
+        net_task.await;
+        ("network", "the network task ended".to_string())
+    });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let driver_thread = match engine {
-        Some(engine) => Some(spawn_driver(engine, ctx.clone(), driver_rx, done_tx)?),
-        None => {
-            tokio::spawn(sync::follow(ctx.clone(), peers));
+    let driver_thread = match (engine, &inbox) {
+        (Some(engine), Some(inbox)) => {
+            Some(spawn_driver(engine, ctx.clone(), inbox.clone(), done_tx)?)
+        }
+        _ => {
+            let follower = ctx.clone();
+            tasks.spawn(async move {
+                sync::follow(follower, peers).await;
+                ("sync", "the block sync task ended".to_string())
+            });
             None
         }
     };
-
-    // Housekeeping.
     let housekeeping = ctx.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
-            housekeeping.mempool().expire(std::time::Instant::now());
+            let dropped = housekeeping.mempool().expire(std::time::Instant::now());
+            if dropped > 0 {
+                info!(dropped, "expired pending transactions");
+            }
+        }
+    });
+    let rpc_ctx = ctx.clone();
+    tasks.spawn(async move {
+        match rpc::serve(rpc_listener, rpc_ctx).await {
+            Ok(()) => ("rpc", "the RPC server ended".to_string()),
+            Err(e) => ("rpc", format!("the RPC server failed: {e}")),
         }
     });
 
     info!(rpc = %rpc_addr, p2p = %p2p_addr, "node is up");
-    let rpc = tokio::spawn(rpc::serve(rpc_listener, ctx.clone()));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| NodeError::Runtime(e.to_string()))?;
     let outcome = tokio::select! {
@@ -250,12 +298,18 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             Ok(Err(e)) => Err(e),
             _ => Err(NodeError::Runtime("the engine driver stopped".into())),
         },
-        result = rpc => Err(NodeError::Runtime(format!("the RPC server stopped: {result:?}"))),
+        Some(ended) = tasks.join_next() => Err(NodeError::Runtime(match ended {
+            Ok((task, reason)) => format!("{task}: {reason}"),
+            Err(e) => format!("a task died: {e}"),
+        })),
     };
-    let _ = driver_tx.try_send(DriverEvent::Shutdown);
+    if let Some(inbox) = &inbox {
+        inbox.shutdown();
+    }
     if let Some(thread) = driver_thread {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
+    tasks.abort_all();
     if let Err(e) = &outcome {
         error!(error = %e, "node stopped");
     }
@@ -265,13 +319,25 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
 fn spawn_driver<E: Engine + Send + 'static>(
     engine: E,
     ctx: Arc<NodeContext>,
-    events: std::sync::mpsc::Receiver<DriverEvent>,
+    inbox: Arc<DriverInbox>,
     done: tokio::sync::oneshot::Sender<Result<(), NodeError>>,
 ) -> Result<std::thread::JoinHandle<()>, NodeError> {
     std::thread::Builder::new()
         .name("engine-driver".into())
         .spawn(move || {
-            let result = Driver::new(engine, ctx).run(events);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Driver::new(engine, ctx).run(&inbox)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(NodeError::Runtime(format!(
+                    "the engine driver panicked: {what}"
+                )))
+            });
             if let Err(e) = &result {
                 error!(error = %e, "engine driver failed");
             }

@@ -9,7 +9,10 @@ use synod_chain::{Block, Finality, TxVerifier, codec};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use synod_consensus::engine::{NodeId, SyncedBlock as EngineSyncedBlock};
+
 use crate::context::NodeContext;
+use crate::inbox::ControlEvent;
 use crate::net::NetCommand;
 use crate::net::behaviour::{MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 
@@ -77,6 +80,46 @@ pub fn serve(ctx: &NodeContext, request: &[u8]) -> Vec<u8> {
         response.blocks.push(SyncedBlock { block, proof });
     }
     codec::encode(&response)
+}
+
+/// Answers an engine's `RequestSync`: asks `from` for blocks from `height` on and hands what
+/// comes back to the driver as `Input::Synced` (the engine verifies every block and proof). No
+/// answer means nothing is handed back; the engine asks again.
+pub fn fetch_for_engine(ctx: &Arc<NodeContext>, from: NodeId, height: u64) {
+    let (Some(peer), Some(net)) = (crate::net::peer_id_of(&from), ctx.net.get()) else {
+        return;
+    };
+    let (reply, answer) = oneshot::channel();
+    net.send(NetCommand::Sync {
+        to: peer,
+        bytes: codec::encode(&SyncRequest {
+            from_height: height,
+            max_blocks: MAX_BLOCKS,
+        }),
+        reply,
+    });
+    let ctx = ctx.clone();
+    ctx.runtime.clone().spawn(async move {
+        let Ok(Some(bytes)) = answer.await else {
+            return;
+        };
+        let Ok(response) = codec::decode::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE_BYTES as usize)
+        else {
+            ctx.metrics.dropped("malformed_sync");
+            return;
+        };
+        let blocks: Vec<EngineSyncedBlock> = response
+            .blocks
+            .into_iter()
+            .map(|b| EngineSyncedBlock {
+                block: b.block,
+                proof: b.proof,
+            })
+            .collect();
+        if !blocks.is_empty() && !ctx.to_driver(ControlEvent::Synced(blocks)) {
+            ctx.metrics.dropped("driver_busy");
+        }
+    });
 }
 
 /// Observers: pull blocks from connected peers and store every one that verifies.

@@ -10,10 +10,10 @@ use synod_consensus::engine::Command;
 use tokio::sync::oneshot;
 
 use super::RpcError;
+use crate::admission::admit_local;
 use crate::context::NodeContext;
-use crate::driver::DriverEvent;
-use crate::inbound::{MAX_GOSSIP_TXS, admit_with_results};
-use crate::net::NetCommand;
+use crate::inbox::ControlEvent;
+use crate::mempool::TxStatus;
 
 /// Most transactions in one `send_transactions` call.
 pub const MAX_BATCH_TXS: usize = 10_000;
@@ -45,7 +45,8 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
             let mut results = submit(ctx, vec![tx]).await?;
             match results.pop() {
                 Some(Ok(id)) => Ok(json!({ "id": id })),
-                Some(Err((reason, label))) => Err(RpcError::rejected(reason, label)),
+                Some(Err(refusal)) if refusal.retry => Err(RpcError::busy_because(refusal.reason)),
+                Some(Err(refusal)) => Err(RpcError::rejected(refusal.reason, refusal.label)),
                 None => Err(RpcError::internal("no result")),
             }
         }
@@ -57,7 +58,11 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
                     .into_iter()
                     .map(|r| match r {
                         Ok(id) => json!({ "id": id }),
-                        Err((reason, label)) => json!({ "error": reason, "reason": label }),
+                        Err(refusal) => json!({
+                            "error": refusal.reason,
+                            "reason": refusal.label,
+                            "retry": refusal.retry,
+                        }),
                     })
                     .collect(),
             ))
@@ -75,9 +80,21 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
                     "index": location.index,
                     "tx": tx,
                 })),
-                Ok(None) => Err(RpcError::not_found(format!(
-                    "no committed transaction {id}"
-                ))),
+                Ok(None) => match ctx.mempool().status(&id, std::time::Instant::now()) {
+                    TxStatus::Pending(age) => Ok(json!({
+                        "id": id,
+                        "status": "pending",
+                        "pending_ms": age.as_millis() as u64,
+                    })),
+                    TxStatus::Dropped(reason) => Ok(json!({
+                        "id": id,
+                        "status": "dropped",
+                        "reason": reason,
+                    })),
+                    TxStatus::Unknown => Err(RpcError::not_found(format!(
+                        "no transaction {id} is committed, pending or recently dropped here"
+                    ))),
+                },
                 Err(e) => Err(RpcError::internal(e.to_string())),
             })
             .await
@@ -187,47 +204,44 @@ fn transactions_param(params: &Value) -> Result<Vec<SignedTransaction>, RpcError
     Ok(txs)
 }
 
-type Submitted = Result<Hash, (String, &'static str)>;
+/// Why a submitted transaction was not admitted.
+struct Refusal {
+    reason: String,
+    label: &'static str,
+    /// The node is overloaded: the same transaction may be sent again later.
+    retry: bool,
+}
 
-/// Admits locally submitted transactions, hands the admitted ones to the engine and gossips them.
+type Submitted = Result<Hash, Refusal>;
+
+/// Admits locally submitted transactions (journaled before the answer), for the engine and, where
+/// the engine wants it, gossip.
 async fn submit(
     ctx: &Arc<NodeContext>,
     txs: Vec<SignedTransaction>,
 ) -> Result<Vec<Submitted>, RpcError> {
     let worker = ctx.clone();
-    let outcomes = blocking(move || Ok(admit_with_results(&worker, txs, true))).await?;
-    let mut admitted = Vec::new();
-    let mut results = Vec::with_capacity(outcomes.len());
-    for (tx, outcome) in outcomes {
-        match outcome {
-            Ok(id) => {
-                results.push(Ok(id));
-                admitted.push(tx);
-            }
-            Err(e) => results.push(Err((e.to_string(), e.label()))),
-        }
-    }
-    if !admitted.is_empty() {
-        if let Some(net) = ctx.net.get() {
-            for chunk in admitted.chunks(MAX_GOSSIP_TXS) {
-                net.send(NetCommand::GossipTxs(synod_chain::codec::encode(chunk)));
-            }
-        }
-        if ctx.driver.get().is_some() && !ctx.to_driver(DriverEvent::Transactions(admitted)) {
-            return Err(RpcError::busy());
-        }
-    }
-    Ok(results)
+    let outcomes = blocking(move || Ok(admit_local(&worker, txs))).await?;
+    Ok(outcomes
+        .into_iter()
+        .map(|(_, outcome)| {
+            outcome.map_err(|e| Refusal {
+                reason: e.to_string(),
+                label: e.label(),
+                retry: e.is_overload(),
+            })
+        })
+        .collect())
 }
 
 async fn command(ctx: &Arc<NodeContext>, command: Command) -> Result<Value, RpcError> {
     let (reply, answer) = oneshot::channel();
-    if ctx.driver.get().is_none() {
+    if ctx.inbox.is_none() {
         return Err(RpcError::command_rejected(
             "this node is an observer and runs no engine".into(),
         ));
     }
-    if !ctx.to_driver(DriverEvent::Command { command, reply }) {
+    if !ctx.to_driver(ControlEvent::Command { command, reply }) {
         return Err(RpcError::busy());
     }
     match answer.await {

@@ -80,6 +80,10 @@ impl RpcError {
     pub fn busy() -> Self {
         Self::new(-32012, "node is busy, retry later")
     }
+    /// -32012 with the reason (a full mempool, say): retry the same call later.
+    pub fn busy_because(reason: String) -> Self {
+        Self::new(-32012, format!("node is busy, retry later: {reason}"))
+    }
 
     fn to_json(&self) -> Value {
         let mut error = json!({ "code": self.code, "message": self.message });
@@ -182,6 +186,16 @@ async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
         .into_response()
 }
 
+/// `ok` with 200 while the node is healthy; 503 with the problems as JSON otherwise.
+async fn health(State(ctx): State<Arc<NodeContext>>) -> Response {
+    let report = ctx.health.check(&ctx);
+    if report.problems.is_empty() {
+        "ok\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(report)).into_response()
+    }
+}
+
 /// Serves the API on `listener` until the process stops.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -190,7 +204,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/", post(rpc))
         .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "ok\n" }))
+        .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx);
     axum::serve(listener, app).await

@@ -1,0 +1,153 @@
+//! Admitting transactions, from this node's clients and from peers: the mempool's checks, the
+//! journal for what a client is told was admitted, the doorbell that wakes the driver, gossip,
+//! and the metrics. Also the replay of the journal when a node starts.
+
+use std::time::Instant;
+
+use synod_chain::SignedTransaction;
+use synod_chain::hash::Hash;
+use tracing::{info, warn};
+
+use crate::context::NodeContext;
+use crate::inbound::MAX_GOSSIP_TXS;
+use crate::mempool::{self, AdmitError};
+use crate::net::NetCommand;
+
+/// Rewrite the journal once it holds this many more records than there are local transactions
+/// pending (plus a floor, so a small pool is not rewritten on every call).
+const JOURNAL_SLACK: u64 = 50_000;
+
+/// One result per transaction: its id, or why it was refused.
+pub type Admitted = Vec<(SignedTransaction, Result<Hash, AdmitError>)>;
+
+fn count(ctx: &NodeContext, results: &Admitted) {
+    for (_, result) in results {
+        match result {
+            Ok(_) => {
+                ctx.metrics.txs_admitted.inc();
+            }
+            Err(e) => {
+                ctx.metrics
+                    .txs_rejected
+                    .get_or_create(&crate::metrics::ReasonLabel {
+                        reason: e.label().to_string(),
+                    })
+                    .inc();
+            }
+        }
+    }
+}
+
+fn admit(ctx: &NodeContext, txs: Vec<SignedTransaction>, local: bool) -> Admitted {
+    let results = mempool::admit(&ctx.mempool, txs.clone(), || ctx.store.reader(), local);
+    txs.into_iter().zip(results).collect()
+}
+
+/// Admits transactions a client of this node submitted. Those admitted are on disk (journaled)
+/// before this returns, handed to the engine, and gossiped where the engine wants them gossiped.
+pub fn admit_local(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Admitted {
+    let mut results = admit(ctx, txs, true);
+    let admitted: Vec<SignedTransaction> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(tx, _)| tx.clone())
+        .collect();
+    if !admitted.is_empty()
+        && let Err(e) = journal(ctx, &admitted)
+    {
+        warn!(error = %e, "cannot journal admitted transactions; refusing them");
+        ctx.health.report("journal", e.clone());
+        let mut mempool = ctx.mempool();
+        for (tx, result) in &mut results {
+            if result.is_ok() {
+                mempool.drop_tx(&tx.id(), format!("not acknowledged: {e}"));
+                *result = Err(AdmitError::Journal(e.clone()));
+            }
+        }
+        count(ctx, &results);
+        return results;
+    }
+    count(ctx, &results);
+    if !admitted.is_empty() {
+        ctx.ring_driver();
+        if ctx.gossip_local_txs {
+            gossip(ctx, &admitted);
+        }
+    }
+    results
+}
+
+/// Admits transactions a peer gossiped.
+pub fn admit_from_peer(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> usize {
+    let results = admit(ctx, txs, false);
+    count(ctx, &results);
+    let admitted = results.iter().filter(|(_, r)| r.is_ok()).count();
+    if admitted > 0 {
+        ctx.ring_driver();
+    }
+    admitted
+}
+
+fn gossip(ctx: &NodeContext, txs: &[SignedTransaction]) {
+    if let Some(net) = ctx.net.get() {
+        for chunk in txs.chunks(MAX_GOSSIP_TXS) {
+            net.send(NetCommand::GossipTxs(synod_chain::codec::encode(chunk)));
+        }
+    }
+}
+
+/// Appends to the journal, rewriting it when it has grown well past what is pending.
+fn journal(ctx: &NodeContext, txs: &[SignedTransaction]) -> Result<(), String> {
+    let mut guard = ctx
+        .journal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(journal) = guard.as_mut() else {
+        return Ok(());
+    };
+    journal.append(txs).map_err(|e| e.to_string())?;
+    let live = ctx.mempool().local_count() as u64;
+    if journal.records() > 2 * live + JOURNAL_SLACK {
+        let pending: Vec<SignedTransaction> = ctx.mempool().local_pending().cloned().collect();
+        journal.rewrite(&pending).map_err(|e| e.to_string())?;
+    }
+    ctx.health.clear("journal");
+    Ok(())
+}
+
+/// Admits again what the journal holds (what clients were told was admitted before this node
+/// last stopped), then rewrites it with what is still pending. Returns how many are pending.
+pub fn replay_journal(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Result<usize, String> {
+    let started = Instant::now();
+    let total = txs.len();
+    let results = admit(ctx, txs, true);
+    let pending = results.iter().filter(|(_, r)| r.is_ok()).count();
+    // What no longer admits and is not in the chain was dropped while the node was down (or by
+    // the chain that got there first): say so to whoever asks.
+    for (tx, result) in &results {
+        if let Err(e) = result
+            && !matches!(ctx.store.transaction(&tx.id()), Ok(Some(_)))
+        {
+            ctx.mempool()
+                .record_drop(tx.id(), format!("dropped at restart: {e}"));
+        }
+    }
+    let mut guard = ctx
+        .journal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(journal) = guard.as_mut() {
+        let live: Vec<SignedTransaction> = ctx.mempool().local_pending().cloned().collect();
+        journal.rewrite(&live).map_err(|e| e.to_string())?;
+    }
+    if total > 0 {
+        info!(
+            journaled = total,
+            pending,
+            settled = total - pending,
+            ms = started.elapsed().as_millis() as u64,
+            "mempool journal replayed"
+        );
+    }
+    Ok(pending)
+}

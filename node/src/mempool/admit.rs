@@ -1,0 +1,122 @@
+//! Admission: cheap checks under the lock, signatures (batched) outside it, then nonce, balance
+//! and limits under the lock again. Every refusal has a reason a user can read and a short label
+//! for metrics.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use synod_chain::hash::Hash;
+use synod_chain::ledger::AccountSource;
+use synod_chain::store::StoreError;
+use synod_chain::{SignedTransaction, TxError, TxVerifier};
+
+use super::Mempool;
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The transaction itself is invalid.
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// Already pending.
+    #[error("transaction is already pending")]
+    Known,
+    /// Another pending transaction of this account has the same nonce.
+    #[error("nonce {0} is already taken by a pending transaction")]
+    NonceTaken(u64),
+    /// The nonce is too far ahead of the account's.
+    #[error("nonce {got} is more than {limit} ahead of the account's nonce {account}")]
+    NonceTooFarAhead {
+        /// The transaction's nonce.
+        got: u64,
+        /// The account's committed nonce.
+        account: u64,
+        /// Allowed distance.
+        limit: usize,
+    },
+    /// The account has too many pending transactions.
+    #[error("account has {0} pending transactions, the limit")]
+    AccountFull(usize),
+    /// The mempool is full: the node is overloaded and pushes back; retry later.
+    #[error("mempool is full ({0} transactions pending); retry later")]
+    Full(usize),
+    /// Reading the account failed.
+    #[error("cannot read the account: {0}")]
+    Store(String),
+    /// The transaction could not be written to the journal, so it was not acknowledged.
+    #[error("cannot journal the transaction: {0}")]
+    Journal(String),
+}
+
+impl AdmitError {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AdmitError::Invalid(TxError::BadSignature(_)) => "bad_signature",
+            AdmitError::Invalid(TxError::BadNonce { .. }) => "stale_nonce",
+            AdmitError::Invalid(TxError::InsufficientBalance { .. }) => "insufficient_balance",
+            AdmitError::Invalid(TxError::WrongChain { .. }) => "wrong_chain",
+            AdmitError::Invalid(_) => "invalid",
+            AdmitError::Known => "known",
+            AdmitError::NonceTaken(_) => "nonce_taken",
+            AdmitError::NonceTooFarAhead { .. } => "nonce_too_far",
+            AdmitError::AccountFull(_) => "account_full",
+            AdmitError::Full(_) => "full",
+            AdmitError::Store(_) => "store",
+            AdmitError::Journal(_) => "journal",
+        }
+    }
+
+    /// Whether the refusal is about the node's load rather than the transaction: the client
+    /// should retry the same transaction later.
+    pub fn is_overload(&self) -> bool {
+        matches!(self, AdmitError::Full(_))
+    }
+}
+
+/// Admits a batch: cheap checks under the lock, signatures (batched) outside it, then nonce and
+/// balance under the lock again, against account state read by `accounts` *after* the lock is
+/// taken. (A snapshot taken earlier could predate a block whose commit already pruned the pool,
+/// and admit a transaction that block made stale; read under the lock, either the state already
+/// has the block or the pruning that follows the commit sees the new entry.) One result per
+/// transaction, in order.
+pub fn admit<S: AccountSource>(
+    mempool: &Mutex<Mempool>,
+    txs: Vec<SignedTransaction>,
+    accounts: impl FnOnce() -> Result<S, StoreError>,
+    local: bool,
+) -> Vec<Result<Hash, AdmitError>> {
+    let mut results: Vec<Result<Hash, AdmitError>> = vec![Err(AdmitError::Known); txs.len()];
+    let fresh = {
+        let pool = mempool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pool.prefilter(txs, &mut results)
+    };
+    if fresh.is_empty() {
+        return results;
+    }
+    let (slots, fresh): (Vec<usize>, Vec<SignedTransaction>) = fresh.into_iter().unzip();
+    let ids: Vec<Hash> = fresh.iter().map(SignedTransaction::id).collect();
+    let verified = TxVerifier::new(fresh.len().max(1)).verify_many(&fresh, &ids);
+    let now = Instant::now();
+    let mut pool = mempool
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let accounts = match accounts() {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            for slot in slots {
+                results[slot] = Err(AdmitError::Store(e.to_string()));
+            }
+            return results;
+        }
+    };
+    for ((slot, tx), check) in slots.into_iter().zip(fresh).zip(verified) {
+        results[slot] = match check {
+            Ok(()) => pool.insert(tx, &accounts, local, now),
+            Err(e) => Err(e.into()),
+        };
+    }
+    results
+}

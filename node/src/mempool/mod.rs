@@ -1,0 +1,386 @@
+//! The mempool: every transaction this node admitted, until it commits or is dropped with a
+//! reason. Admission (`admit`) checks sizes, the chain, one signature per transaction (batched),
+//! the nonce and the balance against the committed state plus what the account already has
+//! pending, and per-account and global limits. The engine is fed from here (`take_for_engine`),
+//! at the driver's pace: a full pool pushes back on clients instead of a queue losing
+//! transactions. Commits remove what they include and drop what they made void; expiry drops
+//! what waited too long; both leave a reason `get_transaction` reports.
+
+mod admit;
+mod drops;
+pub mod journal;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use synod_chain::hash::Hash;
+use synod_chain::keys::Address;
+use synod_chain::ledger::AccountSource;
+use synod_chain::{Block, SignedTransaction, TxError};
+
+pub use admit::{AdmitError, admit};
+pub use drops::RecentDrops;
+
+/// Dropped transactions remembered for `get_transaction`.
+const DROPS_REMEMBERED: usize = 100_000;
+
+/// Mempool limits.
+#[derive(Clone, Debug)]
+pub struct MempoolConfig {
+    /// Most pending transactions.
+    pub capacity: usize,
+    /// Most pending transactions per account (and how far ahead a nonce may be).
+    pub per_account: usize,
+    /// Pending transactions older than this are dropped.
+    pub ttl: Duration,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            capacity: 200_000,
+            per_account: 4_096,
+            ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+struct Entry {
+    tx: SignedTransaction,
+    admitted: Instant,
+    /// Submitted to this node's RPC (its commit latency is measured here; it is journaled).
+    local: bool,
+    /// When it was last handed to the engine.
+    handed: Option<Instant>,
+}
+
+/// What this node knows of a transaction that is not in its chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Waiting to commit, admitted this long ago.
+    Pending(Duration),
+    /// Given up, with the reason.
+    Dropped(String),
+    /// Never seen (or forgotten long ago).
+    Unknown,
+}
+
+/// Pending transactions.
+pub struct Mempool {
+    chain_id: String,
+    config: MempoolConfig,
+    entries: HashMap<Hash, Entry>,
+    by_account: HashMap<Address, BTreeMap<u64, Hash>>,
+    /// Sum of amount + fee pending per account.
+    spend: HashMap<Address, u128>,
+    /// Admitted, not yet handed to the engine, oldest first (ids no longer pending are skipped).
+    handoff: VecDeque<Hash>,
+    drops: RecentDrops,
+}
+
+impl Mempool {
+    /// An empty mempool for chain `chain_id`.
+    pub fn new(chain_id: String, config: MempoolConfig) -> Self {
+        Mempool {
+            chain_id,
+            config,
+            entries: HashMap::new(),
+            by_account: HashMap::new(),
+            spend: HashMap::new(),
+            handoff: VecDeque::new(),
+            drops: RecentDrops::new(DROPS_REMEMBERED),
+        }
+    }
+
+    /// Pending transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The nonce the account's next transaction should carry, counting pending ones.
+    pub fn next_nonce(&self, address: &Address, committed: u64) -> u64 {
+        let mut next = committed;
+        if let Some(pending) = self.by_account.get(address) {
+            for nonce in pending.range(committed..).map(|(n, _)| *n) {
+                if nonce != next {
+                    break;
+                }
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// Cheap checks under the lock: sizes, chain, duplicates. Returns the transactions that need
+    /// a signature check, with their slots in the result.
+    pub(crate) fn prefilter(
+        &self,
+        txs: Vec<SignedTransaction>,
+        results: &mut [Result<Hash, AdmitError>],
+    ) -> Vec<(usize, SignedTransaction)> {
+        let mut fresh = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, tx) in txs.into_iter().enumerate() {
+            let id = tx.id();
+            if let Err(e) = tx.check_stateless(&self.chain_id) {
+                results[i] = Err(e.into());
+            } else if self.entries.contains_key(&id) || !seen.insert(id) {
+                results[i] = Err(AdmitError::Known);
+            } else {
+                fresh.push((i, tx));
+            }
+        }
+        fresh
+    }
+
+    /// Stateful checks and insertion, under the lock.
+    pub(crate) fn insert<S: AccountSource + ?Sized>(
+        &mut self,
+        tx: SignedTransaction,
+        accounts: &S,
+        local: bool,
+        now: Instant,
+    ) -> Result<Hash, AdmitError> {
+        let id = tx.id();
+        if self.entries.contains_key(&id) {
+            return Err(AdmitError::Known);
+        }
+        if self.entries.len() >= self.config.capacity {
+            return Err(AdmitError::Full(self.entries.len()));
+        }
+        let t = tx.tx();
+        let sender = tx.sender();
+        let account = accounts
+            .account(&sender)
+            .map_err(|e| AdmitError::Store(e.to_string()))?;
+        if t.nonce < account.nonce {
+            return Err(TxError::BadNonce {
+                expected: account.nonce,
+                got: t.nonce,
+            }
+            .into());
+        }
+        if t.nonce - account.nonce >= self.config.per_account as u64 {
+            return Err(AdmitError::NonceTooFarAhead {
+                got: t.nonce,
+                account: account.nonce,
+                limit: self.config.per_account,
+            });
+        }
+        // Read-only until every check passed: a refused sender leaves no entry behind.
+        if let Some(pending) = self.by_account.get(&sender) {
+            if pending.contains_key(&t.nonce) {
+                return Err(AdmitError::NonceTaken(t.nonce));
+            }
+            if pending.len() >= self.config.per_account {
+                return Err(AdmitError::AccountFull(pending.len()));
+            }
+        }
+        let cost = t.amount as u128 + t.fee as u128;
+        let spend = self.spend.get(&sender).copied().unwrap_or(0) + cost;
+        if spend > account.balance as u128 {
+            return Err(TxError::InsufficientBalance {
+                balance: account.balance,
+                needed: spend.min(u64::MAX as u128) as u64,
+            }
+            .into());
+        }
+        self.by_account
+            .entry(sender)
+            .or_default()
+            .insert(t.nonce, id);
+        self.spend.insert(sender, spend);
+        self.entries.insert(
+            id,
+            Entry {
+                tx,
+                admitted: now,
+                local,
+                handed: None,
+            },
+        );
+        self.handoff.push_back(id);
+        self.drops.forget(&id);
+        Ok(id)
+    }
+
+    fn remove(&mut self, id: &Hash) -> Option<Entry> {
+        let entry = self.entries.remove(id)?;
+        let t = entry.tx.tx();
+        let sender = entry.tx.sender();
+        if let Some(pending) = self.by_account.get_mut(&sender) {
+            pending.remove(&t.nonce);
+            if pending.is_empty() {
+                self.by_account.remove(&sender);
+            }
+        }
+        if let Some(spend) = self.spend.get_mut(&sender) {
+            *spend = spend.saturating_sub(t.amount as u128 + t.fee as u128);
+            if *spend == 0 {
+                self.spend.remove(&sender);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Removes a committed block's transactions, and drops pending ones its nonces made void.
+    /// Returns how long each locally submitted one waited.
+    pub fn on_commit<S: AccountSource + ?Sized>(
+        &mut self,
+        block: &Block,
+        accounts: &S,
+        now: Instant,
+    ) -> Vec<Duration> {
+        let mut latencies = Vec::new();
+        for tx in &block.txs {
+            if let Some(entry) = self.remove(&tx.id())
+                && entry.local
+            {
+                latencies.push(now.saturating_duration_since(entry.admitted));
+            }
+        }
+        let senders: std::collections::HashSet<Address> =
+            block.txs.iter().map(|tx| tx.sender()).collect();
+        for sender in senders {
+            self.prune_stale(&sender, accounts);
+        }
+        latencies
+    }
+
+    /// Drops pending transactions whose nonce the account has passed: another transaction with
+    /// that nonce committed.
+    pub fn prune_stale<S: AccountSource + ?Sized>(&mut self, sender: &Address, accounts: &S) {
+        let Ok(account) = accounts.account(sender) else {
+            return;
+        };
+        let stale: Vec<(u64, Hash)> = self
+            .by_account
+            .get(sender)
+            .map(|p| p.range(..account.nonce).map(|(n, id)| (*n, *id)).collect())
+            .unwrap_or_default();
+        for (nonce, id) in stale {
+            self.drop_tx(
+                &id,
+                format!("replaced: another transaction with nonce {nonce} committed"),
+            );
+        }
+    }
+
+    /// Drops every pending transaction that the accounts have made stale (after a snapshot).
+    pub fn prune_all<S: AccountSource + ?Sized>(&mut self, accounts: &S) {
+        let senders: Vec<Address> = self.by_account.keys().copied().collect();
+        for sender in senders {
+            self.prune_stale(&sender, accounts);
+        }
+    }
+
+    /// Drops a pending transaction for good, remembering why. Returns whether it was pending.
+    pub fn drop_tx(&mut self, id: &Hash, reason: String) -> bool {
+        let pending = self.remove(id).is_some();
+        if pending {
+            self.drops.record(*id, reason);
+        }
+        pending
+    }
+
+    /// Remembers that a transaction which is not pending was dropped (say, one that no longer
+    /// admits when the journal is replayed).
+    pub fn record_drop(&mut self, id: Hash, reason: String) {
+        if !self.entries.contains_key(&id) {
+            self.drops.record(id, reason);
+        }
+    }
+
+    /// Drops transactions pending longer than the TTL. Returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let ttl = self.config.ttl;
+        let old: Vec<Hash> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| now.saturating_duration_since(e.admitted) > ttl)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &old {
+            self.drop_tx(
+                id,
+                format!("expired: pending for more than {} s", ttl.as_secs()),
+            );
+        }
+        old.len()
+    }
+
+    /// What this node knows of `id` (committed transactions are the store's to report).
+    pub fn status(&self, id: &Hash, now: Instant) -> TxStatus {
+        if let Some(entry) = self.entries.get(id) {
+            return TxStatus::Pending(now.saturating_duration_since(entry.admitted));
+        }
+        match self.drops.reason(id) {
+            Some(reason) => TxStatus::Dropped(reason.to_string()),
+            None => TxStatus::Unknown,
+        }
+    }
+
+    /// Whether admitted transactions wait to be handed to the engine.
+    pub fn has_handoff(&self) -> bool {
+        self.handoff
+            .iter()
+            .any(|id| self.entries.get(id).is_some_and(|e| e.handed.is_none()))
+    }
+
+    /// Up to `max` admitted transactions the engine has not been given yet, oldest first.
+    pub fn take_for_engine(&mut self, max: usize, now: Instant) -> Vec<SignedTransaction> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(id) = self.handoff.pop_front() else {
+                break;
+            };
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.handed = Some(now);
+                out.push(entry.tx.clone());
+            }
+        }
+        out
+    }
+
+    /// Queues again, for the engine, transactions still pending long after they were handed to
+    /// it (at most `max`): a safety net under the engine's own re-forwarding, for a transaction
+    /// its pool refused while full. Returns how many.
+    pub fn requeue_stale(&mut self, now: Instant, older_than: Duration, max: usize) -> usize {
+        let mut ids: Vec<(Instant, Hash)> = self
+            .entries
+            .iter()
+            .filter_map(|(id, e)| {
+                let handed = e.handed?;
+                (now.saturating_duration_since(handed) >= older_than).then_some((e.admitted, *id))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(max);
+        for (_, id) in &ids {
+            if let Some(entry) = self.entries.get_mut(id) {
+                entry.handed = None;
+                self.handoff.push_back(*id);
+            }
+        }
+        ids.len()
+    }
+
+    /// Transactions this node acknowledged to its own clients and still owes a commit (what the
+    /// journal must hold).
+    pub fn local_pending(&self) -> impl Iterator<Item = &SignedTransaction> {
+        self.entries.values().filter(|e| e.local).map(|e| &e.tx)
+    }
+
+    /// Locally submitted transactions pending.
+    pub fn local_count(&self) -> usize {
+        self.entries.values().filter(|e| e.local).count()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Admission rules, commit pruning, expiry, the engine handoff and drop reasons.
+
+use super::*;
+use std::sync::Mutex;
+use synod_chain::fixtures::Fixture;
+use synod_chain::ledger::Account;
+use synod_chain::store::StoreError;
+
+fn genesis_accounts(
+    fx: &Fixture,
+) -> impl FnOnce() -> Result<BTreeMap<Address, Account>, StoreError> + '_ {
+    || Ok(fx.genesis.accounts.clone())
+}
+
+fn pool(fx: &Fixture) -> Mutex<Mempool> {
+    Mutex::new(Mempool::new(
+        fx.genesis.chain_id.clone(),
+        MempoolConfig {
+            capacity: 10,
+            per_account: 4,
+            ttl: Duration::from_secs(60),
+        },
+    ))
+}
+
+#[test]
+fn admission_checks_each_rule() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let accounts = &fx.genesis.accounts;
+    let pool = pool(&fx);
+    let results = admit(
+        &pool,
+        vec![
+            fx.transfer(0, 1, 10, 1, 0),
+            fx.transfer(0, 1, 10, 1, 0),
+            fx.transfer(0, 1, 10, 1, 1),
+            fx.transfer(0, 1, 10, 1, 9),
+        ],
+        || Ok::<_, StoreError>(accounts.clone()),
+        true,
+    );
+    assert!(results[0].is_ok());
+    assert_eq!(results[1], Err(AdmitError::Known));
+    assert!(results[2].is_ok());
+    assert!(matches!(
+        results[3],
+        Err(AdmitError::NonceTooFarAhead { .. })
+    ));
+    assert_eq!(pool.lock().unwrap().next_nonce(&fx.addresses[0], 0), 2);
+
+    // Pending spend counts against the balance: 2 x 11 pending, 80 more does not fit.
+    let over = admit(
+        &pool,
+        vec![fx.transfer(0, 1, 80, 0, 2)],
+        || Ok::<_, StoreError>(accounts.clone()),
+        true,
+    );
+    assert!(matches!(
+        over[0],
+        Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
+    ));
+    let (tx, mut signature) = fx.transfer(1, 2, 1, 0, 0).into_parts();
+    signature.0[0] ^= 1;
+    let forged = SignedTransaction::from_parts(tx, signature);
+    assert!(matches!(
+        admit(
+            &pool,
+            vec![forged],
+            || Ok::<_, StoreError>(accounts.clone()),
+            false
+        )[0],
+        Err(AdmitError::Invalid(TxError::BadSignature(_)))
+    ));
+    let (mut tx, _) = fx.transfer(1, 2, 1, 0, 0).into_parts();
+    tx.chain_id = "elsewhere".into();
+    let foreign = tx.sign(&fx.keys[1]);
+    assert!(matches!(
+        admit(
+            &pool,
+            vec![foreign],
+            || Ok::<_, StoreError>(accounts.clone()),
+            false
+        )[0],
+        Err(AdmitError::Invalid(TxError::WrongChain { .. }))
+    ));
+}
+
+#[test]
+fn commit_removes_and_measures_local_latency() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let pool = pool(&fx);
+    let txs = vec![fx.transfer(0, 1, 1, 0, 0), fx.transfer(1, 2, 1, 0, 0)];
+    admit(&pool, txs[..1].to_vec(), genesis_accounts(&fx), true);
+    admit(&pool, txs[1..].to_vec(), genesis_accounts(&fx), false);
+    let built = fx
+        .ledger
+        .build_block(
+            &fx.genesis.accounts,
+            &fx.genesis.block.header,
+            &synod_chain::ledger::BlockTemplate {
+                proposer: fx.keys[2].public(),
+                timestamp_ms: 1,
+                seal: Default::default(),
+                max_txs: 10,
+            },
+            txs,
+        )
+        .unwrap();
+    let mut after = fx.genesis.accounts.clone();
+    for (a, c) in &built.changes.accounts {
+        after.insert(*a, c.after);
+    }
+    let latencies = pool
+        .lock()
+        .unwrap()
+        .on_commit(&built.block, &after, Instant::now());
+    assert_eq!(latencies.len(), 1);
+    assert!(pool.lock().unwrap().is_empty());
+}
+
+#[test]
+fn capacity_and_expiry() {
+    let fx = Fixture::new("mempool", 4, 100, 0);
+    let pool = pool(&fx);
+    let txs: Vec<_> = (0..4)
+        .flat_map(|a| (0..3).map(move |n| (a, n)))
+        .map(|(a, n)| fx.transfer(a, (a + 1) % 4, 1, 0, n))
+        .collect();
+    let results = admit(&pool, txs, genesis_accounts(&fx), false);
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
+    assert!(matches!(results[11], Err(AdmitError::Full(10))));
+    let later = Instant::now() + Duration::from_secs(120);
+    assert_eq!(pool.lock().unwrap().expire(later), 10);
+}
