@@ -5,6 +5,7 @@
 pub mod dev_keys;
 pub mod error;
 pub mod home;
+pub mod overrides;
 pub mod params;
 pub mod pow_params;
 pub mod spec;

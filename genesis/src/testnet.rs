@@ -77,6 +77,8 @@ pub struct TestnetOptions {
     pub force: bool,
     /// Genesis time, Unix milliseconds.
     pub genesis_time_ms: u64,
+    /// Engine parameters to set instead of the defaults, by name (`snapshot_interval`, `50`).
+    pub engine_params: Vec<(String, String)>,
 }
 
 /// One node of a testnet, as the manifest records it.
@@ -273,7 +275,10 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
         chain_id: chain_id.clone(),
         genesis_time: String::new(),
         dev: options.dev,
-        engine: options.engine.default_config(),
+        engine: options
+            .engine
+            .default_config()
+            .with_params(&options.engine_params)?,
         validators,
         accounts: account_keys
             .iter()

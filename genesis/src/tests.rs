@@ -363,6 +363,7 @@ fn testnet_init_writes_a_ready_folder_and_refuses_to_overwrite() {
         base_port: 0,
         force: false,
         genesis_time_ms: 1_795_424_400_000,
+        engine_params: Vec::new(),
     };
     let manifest = testnet::init(&options).unwrap();
     assert_eq!(manifest.nodes.len(), 3);
@@ -434,6 +435,7 @@ fn broken_home_files_are_clear_errors() {
         base_port: 0,
         force: false,
         genesis_time_ms: 0,
+        engine_params: Vec::new(),
     })
     .unwrap();
     let home = Home::new(dir.join("node0"));

@@ -52,9 +52,14 @@ pub fn admit_local(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Admitted {
         .filter(|(_, r)| r.is_ok())
         .map(|(tx, _)| tx.clone())
         .collect();
-    if !admitted.is_empty()
-        && let Err(e) = journal(ctx, &admitted)
-    {
+    if admitted.is_empty() {
+        count(ctx, &results);
+        return results;
+    }
+    // The engine may start on them while the journal write runs: only the client's answer has
+    // to wait for the disk.
+    ctx.ring_driver();
+    if let Err(e) = journal(ctx, &admitted) {
         warn!(error = %e, "cannot journal admitted transactions; refusing them");
         ctx.health.report("journal", e.clone());
         let mut mempool = ctx.mempool();
@@ -68,11 +73,8 @@ pub fn admit_local(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Admitted {
         return results;
     }
     count(ctx, &results);
-    if !admitted.is_empty() {
-        ctx.ring_driver();
-        if ctx.gossip_local_txs {
-            gossip(ctx, &admitted);
-        }
+    if ctx.gossip_local_txs {
+        gossip(ctx, &admitted);
     }
     results
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod inbound;
 pub mod inbox;
+pub mod listen;
 pub mod mempool;
 pub mod metrics;
 pub mod net;
@@ -122,14 +123,17 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
 
     let rpc_addr = parse_addr("rpc", &config.rpc)?;
     let p2p_addr = parse_addr("p2p", &config.listen)?;
-    let rpc_listener =
-        tokio::net::TcpListener::bind(rpc_addr)
-            .await
-            .map_err(|e| NodeError::Listen {
-                what: "rpc",
-                addr: config.rpc.clone(),
-                reason: e.to_string(),
-            })?;
+    let rpc_listener = tokio::task::spawn_blocking(move || listen::bind("rpc", rpc_addr))
+        .await
+        .map_err(|e| NodeError::Runtime(e.to_string()))??;
+    let rpc_listener = rpc_listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(rpc_listener))
+        .map_err(|e| NodeError::Listen {
+            what: "rpc",
+            addr: config.rpc.clone(),
+            reason: e.to_string(),
+        })?;
 
     let state = genesis.state();
     let store = Store::open(&home.db_path(&config), &state)?;
@@ -262,13 +266,20 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         }
         _ => {
             let follower = ctx.clone();
+            let follow_peers = peers.clone();
             tasks.spawn(async move {
-                sync::follow(follower, peers).await;
+                sync::follow(follower, follow_peers).await;
                 ("sync", "the block sync task ended".to_string())
             });
             None
         }
     };
+    let history = ctx.clone();
+    let history_peers = peers.clone();
+    tasks.spawn(async move {
+        sync::backfill(history, history_peers).await;
+        ("backfill", "the history backfill task ended".to_string())
+    });
     let housekeeping = ctx.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));

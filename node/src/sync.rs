@@ -122,6 +122,72 @@ pub fn fetch_for_engine(ctx: &Arc<NodeContext>, from: NodeId, height: u64) {
     });
 }
 
+/// Fills history below an installed snapshot in the background: asks peers in turn for the
+/// blocks below the lowest complete height and stores each one its child's hash pins (see
+/// `Store::backfill`), until the store holds every block from genesis, so this node can serve any
+/// block and observers can sync from it.
+pub async fn backfill(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp2p::PeerId>>>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut next_peer = 0usize;
+    loop {
+        tick.tick().await;
+        let base = ctx.store.base_height();
+        if base == 0 {
+            continue;
+        }
+        let candidates = peers.read().map(|p| p.clone()).unwrap_or_default();
+        if candidates.is_empty() {
+            continue;
+        }
+        next_peer = (next_peer + 1) % candidates.len();
+        let from_height = base.saturating_sub(MAX_BLOCKS as u64 - 1).max(1);
+        let (reply, answer) = oneshot::channel();
+        let Some(net) = ctx.net.get() else {
+            continue;
+        };
+        net.send(NetCommand::Sync {
+            to: candidates[next_peer],
+            bytes: codec::encode(&SyncRequest {
+                from_height,
+                max_blocks: MAX_BLOCKS,
+            }),
+            reply,
+        });
+        let Ok(Some(bytes)) = answer.await else {
+            continue;
+        };
+        let Ok(response) = codec::decode::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE_BYTES as usize)
+        else {
+            ctx.metrics.dropped("malformed_sync");
+            continue;
+        };
+        let blocks: Vec<(Block, Vec<u8>)> = response
+            .blocks
+            .into_iter()
+            .map(|b| (b.block, b.proof))
+            .collect();
+        let store_ctx = ctx.clone();
+        match tokio::task::spawn_blocking(move || store_ctx.store.backfill(&blocks)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(filled)) => {
+                let base = ctx.store.base_height();
+                if base == 0 {
+                    info!(filled, "history below the snapshot is complete");
+                } else {
+                    debug!(filled, missing_at_or_below = base, "backfilled history");
+                }
+                // Keep going at once while peers have what is missing.
+                tick.reset_immediately();
+            }
+            Ok(Err(e)) => {
+                warn!(peer = %candidates[next_peer], error = %e, "a peer sent history that does not link");
+                ctx.metrics.dropped("bad_history");
+            }
+            Err(e) => warn!(error = %e, "backfill task failed"),
+        }
+    }
+}
+
 /// Observers: pull blocks from connected peers and store every one that verifies.
 pub async fn follow(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp2p::PeerId>>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(300));

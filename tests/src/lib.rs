@@ -28,5 +28,6 @@ impl Drop for ChildGuard {
     }
 }
 
+pub mod chain_audit;
 pub mod raft_sim;
 pub mod testnet;

@@ -111,8 +111,14 @@ impl Testnet {
         ]);
     }
 
-    /// SIGKILLs node `i`.
+    /// SIGKILLs node `i`, which must be running (a node that died on its own fails the test,
+    /// with the end of its log).
     pub fn kill(&self, i: usize) {
+        assert!(
+            is_running(&self.home(i)),
+            "node{i} died on its own; the end of its log:\n{}",
+            tail(&self.log(i), 40)
+        );
         synod_ok(&[
             "testnet",
             "kill",
@@ -200,6 +206,12 @@ impl Drop for Testnet {
             ]);
         }
     }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Whether a node runs on `home` (its pid file names a live process).

@@ -12,107 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use synod_chain::SignedTransaction;
 use synod_chain::hash::Hash;
-use synod_chain::keyfile::read_key_file;
 use synod_chain::keys::SecretKey;
-use synod_chain::ledger::Ledger;
-use synod_chain::{Memo, SignedTransaction, Transaction};
 use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::{ClientError, RpcClient};
+use synod_tests::chain_audit::{
+    account_keys, assert_databases_identical, chain_id, is_committed, submit, transfers,
+    wait_converged,
+};
 use synod_tests::testnet::{Testnet, synod_bin, wait_for};
-
-fn account_keys(net: &Testnet) -> Vec<SecretKey> {
-    net.manifest
-        .accounts
-        .iter()
-        .map(|a| read_key_file(&net.dir.join(&a.key)).unwrap())
-        .collect()
-}
-
-fn chain_id(net: &Testnet) -> String {
-    net.manifest.chain_id.clone()
-}
-
-/// Signs `count` transfers from `key` starting at `nonce`.
-fn transfers(
-    chain: &str,
-    key: &SecretKey,
-    to: &SecretKey,
-    nonce: u64,
-    count: usize,
-) -> Vec<SignedTransaction> {
-    (0..count as u64)
-        .map(|i| {
-            Transaction {
-                chain_id: chain.to_string(),
-                from: key.public(),
-                to: to.address(),
-                amount: 1 + i,
-                fee: 1,
-                nonce: nonce + i,
-                memo: Memo::default(),
-            }
-            .sign(key)
-        })
-        .collect()
-}
-
-fn submit(client: &mut RpcClient, txs: &[SignedTransaction]) -> Result<Vec<Hash>, ClientError> {
-    let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
-    let results = client.call("send_transactions", json!({ "raw": raw }))?;
-    Ok(results
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            assert!(r.get("error").is_none(), "rejected: {r}");
-            r["id"].as_str().unwrap().parse().unwrap()
-        })
-        .collect())
-}
-
-fn is_committed(client: &mut RpcClient, id: &Hash) -> bool {
-    client.call("get_transaction", json!({ "id": id })).is_ok()
-}
-
-/// Waits until every node answers at the same height, at least `min`.
-fn wait_converged(net: &Testnet, min: u64, timeout: Duration) {
-    let n = net.manifest.nodes.len();
-    wait_for(timeout, "all nodes at one height", || {
-        let heights: Vec<u64> = (0..n).map(|i| net.height(i)).collect();
-        heights[0] >= min && heights.iter().all(|h| *h == heights[0])
-    });
-}
-
-/// Stops the testnet and checks every node's database: same blocks at every height, same
-/// accounts, and each one consistent on its own (chain links, indexes, replayed state).
-fn assert_databases_identical(net: &Testnet) {
-    net.down();
-    let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).unwrap();
-    let state = genesis.state();
-    let ledger = Ledger::new(genesis.ledger_rules());
-    let stores: Vec<_> = (0..net.manifest.nodes.len())
-        .map(|i| net.store(i))
-        .collect();
-    let tip = stores[0].tip();
-    for (i, store) in stores.iter().enumerate() {
-        assert_eq!(store.tip(), tip, "node {i} has another tip");
-        assert_eq!(
-            store.accounts().unwrap(),
-            stores[0].accounts().unwrap(),
-            "node {i} accounts"
-        );
-        let report = store.verify_chain(Some((&state, &ledger))).unwrap();
-        assert!(report.replayed);
-        for height in 0..=tip.height {
-            assert_eq!(
-                store.hash_at(height).unwrap(),
-                stores[0].hash_at(height).unwrap(),
-                "node {i} differs at height {height}"
-            );
-        }
-    }
-}
 
 fn commit_everywhere(validators: usize) {
     let net = Testnet::init("raft", validators, validators, &[]);
@@ -134,6 +43,9 @@ fn commit_everywhere(validators: usize) {
         );
     }
     wait_converged(&net, 2, Duration::from_secs(30));
+    for i in 0..validators {
+        assert_eq!(net.client(i).health().unwrap(), "ok", "node {i} health");
+    }
     assert_databases_identical(&net);
 }
 

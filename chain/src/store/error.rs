@@ -106,6 +106,16 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// A block offered to fill history below a snapshot is not the one the chain links to.
+    #[error("block {got} does not fill height {height}: the chain links to {expected}")]
+    NotInChain {
+        /// The height being filled.
+        height: u64,
+        /// The id the chain expects there.
+        expected: crate::hash::Hash,
+        /// The offered block's id.
+        got: crate::hash::Hash,
+    },
     /// Any other failure inside redb.
     #[error("database error: {0}")]
     Db(String),

@@ -454,4 +454,40 @@ fn snapshot_install_replaces_state_and_leaves_a_gap() {
         store.install_snapshot(&header, &accounts, &[], &[]),
         Err(StoreError::NotOnTip { .. })
     ));
+
+    // History below the snapshot is filled from the top down, each block pinned by its child.
+    let history: Vec<(Block, Vec<u8>)> = (1..=4)
+        .map(|h| (ahead.block_at(h).unwrap().unwrap(), b"p".to_vec()))
+        .collect();
+    let mut forged = history[3].clone();
+    forged.0.header.timestamp_ms += 1;
+    assert!(matches!(
+        store.backfill(&[forged]),
+        Err(StoreError::NotInChain { height: 4, .. })
+    ));
+    assert_eq!(store.backfill(&history[2..]).unwrap(), 2);
+    assert_eq!(store.base_height(), 2);
+    assert_eq!(
+        store.backfill(&history).unwrap(),
+        2,
+        "block 1 was already there"
+    );
+    assert_eq!(store.base_height(), 0);
+    for h in 1..=4 {
+        assert_eq!(
+            store.block_at(h).unwrap().unwrap(),
+            history[h as usize - 1].0
+        );
+    }
+    assert!(
+        store
+            .transaction(&history[2].0.txs[0].id())
+            .unwrap()
+            .is_some()
+    );
+    let report = store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+    assert!(
+        report.replayed,
+        "with history back, the chain replays from genesis"
+    );
 }

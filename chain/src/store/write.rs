@@ -354,6 +354,107 @@ impl Store {
         Ok(tip)
     }
 
+    /// Fills history below an installed snapshot, from the top down: `blocks` (any order) are
+    /// stored while each one is the block the chain links to at the highest height that may be
+    /// missing (the snapshot's own block first, then its parent, ...); the first that is not
+    /// stops the fill. Blocks already present are only checked. Returns how many heights were
+    /// settled; when the last one is, the store holds every block from genesis again.
+    ///
+    /// No signature or state check is needed: each block is pinned by the hash its child names,
+    /// up to the snapshot's header, which the engine accepted.
+    pub fn backfill(&self, blocks: &[(Block, Vec<u8>)]) -> Result<u64, StoreError> {
+        let by_height: std::collections::HashMap<u64, &(Block, Vec<u8>)> = blocks
+            .iter()
+            .map(|entry| (entry.0.header.height, entry))
+            .collect();
+        let mut state = self.lock();
+        let mut base = state.meta.base;
+        if base == 0 {
+            return Ok(0);
+        }
+        let txn = begin(&self.db, Durability::None)?;
+        let mut settled = 0;
+        let mut new_txs: Vec<(Hash, (u64, u32))> = Vec::new();
+        while base > 0 {
+            let indexed = txn
+                .open_table(CANONICAL)?
+                .get(base)?
+                .map(|hash| Hash(*hash.value()));
+            let expected = match indexed {
+                Some(hash) => hash,
+                None => {
+                    let child_hash = txn
+                        .open_table(CANONICAL)?
+                        .get(base + 1)?
+                        .map(|h| Hash(*h.value()))
+                        .ok_or_else(|| StoreError::corrupt("canonical", base + 1, "missing"))?;
+                    let child = txn
+                        .open_table(HEADERS)?
+                        .get(&child_hash.0)?
+                        .map(|v| v.value().to_vec())
+                        .ok_or_else(|| StoreError::corrupt("headers", child_hash, "missing"))?;
+                    BlockHeader::decode(&child)
+                        .map_err(|e| StoreError::decode("headers", child_hash, e))?
+                        .parent
+                }
+            };
+            let has_body = txn.open_table(BODIES)?.get(&expected.0)?.is_some();
+            if !has_body {
+                let Some((block, proof)) = by_height.get(&base) else {
+                    break;
+                };
+                let got = block.hash();
+                if got != expected {
+                    return Err(StoreError::NotInChain {
+                        height: base,
+                        expected,
+                        got,
+                    });
+                }
+                block
+                    .check_shape()
+                    .map_err(|e| StoreError::corrupt("bodies", got, e))?;
+                let (body, ids) = block.encode_body_with_ids();
+                if body.len() > MAX_BLOCK_BYTES {
+                    return Err(StoreError::TooLarge {
+                        what: "block body",
+                        len: body.len(),
+                        limit: MAX_BLOCK_BYTES,
+                    });
+                }
+                check_proof(proof)?;
+                txn.open_table(HEADERS)?
+                    .insert(&got.0, block.header.encode().as_slice())?;
+                txn.open_table(BODIES)?.insert(&got.0, body.as_slice())?;
+                if !proof.is_empty() {
+                    txn.open_table(PROOFS)?.insert(&got.0, proof.as_slice())?;
+                }
+                txn.open_table(CANONICAL)?.insert(base, &got.0)?;
+                new_txs.extend(
+                    ids.into_iter()
+                        .enumerate()
+                        .map(|(i, id)| (id, (base, i as u32))),
+                );
+            }
+            base -= 1;
+            settled += 1;
+        }
+        if settled == 0 {
+            return Ok(0);
+        }
+        new_txs.sort_unstable_by_key(|(id, _)| *id);
+        {
+            let mut index = txn.open_table(TX_INDEX)?;
+            for (id, location) in &new_txs {
+                index.insert(&id.0, *location)?;
+            }
+        }
+        put_meta(&txn, META_BASE, &base)?;
+        txn.commit()?;
+        state.meta.base = base;
+        Ok(settled)
+    }
+
     /// Canonical blocks whose transactions are not yet in the tx-index table.
     pub fn tx_backlog(&self) -> u64 {
         let meta = &self.lock().meta;

@@ -63,6 +63,33 @@ pub struct BenchArgs {
     /// Failover trials.
     #[arg(long, default_value_t = 20)]
     trials: usize,
+    /// Throughput runs, one after another on the same testnet (a row each, then a summary).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// An engine parameter for the testnet the benchmark creates (`--param name=value`, as for
+    /// `testnet init`).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
+    params: Vec<(String, String)>,
+}
+
+/// What one throughput run measured.
+struct RunResult {
+    /// Transactions the nodes acknowledged with an id.
+    admitted: usize,
+    /// Refused for good (not counting "busy, retry" answers, which were retried).
+    rejected: Vec<String>,
+    /// "Busy, retry later" answers received (each retried).
+    busy: usize,
+    /// Acknowledged transactions seen in a committed block.
+    committed: usize,
+    /// First send to last commit.
+    elapsed: Duration,
+    /// Send -> committed, sorted.
+    latencies: Vec<Duration>,
+    /// Leader changes during the run (the leader's round went up by this much).
+    leader_changes: u64,
+    /// The leader's own admitted -> committed latency percentiles (p50, p90, p99), when measured.
+    leader_latency: Option<[Duration; 3]>,
 }
 
 /// A testnet the benchmark uses, torn down on drop if it created it.
@@ -101,6 +128,7 @@ fn setup(args: &BenchArgs) -> anyhow::Result<Bench> {
                 base_port: 0,
                 random_keys: false,
                 force: true,
+                params: args.params.clone(),
             };
             synod_genesis::testnet::init(&init.options()?)
                 .with_context(|| format!("creating a testnet in {}", dir.display()))?;
@@ -255,7 +283,156 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+fn leader_round(manifest: &TestnetManifest) -> u64 {
+    manifest
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            RpcClient::new(&n.rpc)
+                .with_timeout(Duration::from_millis(500))
+                .call("status", json!({}))
+                .ok()?["round"]
+                .as_u64()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
+    let runs = args.runs.max(1);
+    let mut results = Vec::with_capacity(runs);
+    let mut table = Table::new([
+        "run",
+        "admitted",
+        "committed",
+        "busy (retried)",
+        "tx/s",
+        "p50",
+        "p90",
+        "p99",
+        "leader changes",
+    ]);
+    for run in 1..=runs {
+        let result = throughput_run(bench, args)?;
+        let tps = result.committed as f64 / result.elapsed.as_secs_f64().max(1e-9);
+        table.row([
+            run.to_string(),
+            result.admitted.to_string(),
+            format!(
+                "{} ({:.1}%)",
+                result.committed,
+                100.0 * result.committed as f64 / result.admitted.max(1) as f64
+            ),
+            result.busy.to_string(),
+            format!("{tps:.0}"),
+            ms(percentile(&result.latencies, 50.0)),
+            ms(percentile(&result.latencies, 90.0)),
+            ms(percentile(&result.latencies, 99.0)),
+            result.leader_changes.to_string(),
+        ]);
+        results.push(result);
+    }
+    let manifest = &bench.manifest;
+    println!(
+        "{}",
+        key_values([
+            (
+                "testnet",
+                format!(
+                    "{} ({} validators, {})",
+                    bench.dir.display(),
+                    manifest.nodes.len(),
+                    args.engine
+                )
+            ),
+            (
+                "offered",
+                if args.rate == 0 {
+                    format!(
+                        "{} txs as fast as accepted, batches of {}",
+                        args.txs, args.batch
+                    )
+                } else {
+                    format!(
+                        "{} txs at {} tx/s in batches of {}",
+                        args.txs, args.rate, args.batch
+                    )
+                }
+            ),
+        ])
+    );
+    println!("\n{}", table.render());
+    if let Some(leader) = results.iter().find_map(|r| r.leader_latency) {
+        println!(
+            "\nat the leader, admitted -> committed: p50 {}, p90 {}, p99 {}",
+            ms(leader[0]),
+            ms(leader[1]),
+            ms(leader[2])
+        );
+    }
+    if let Some(first) = results.iter().find_map(|r| r.rejected.first()) {
+        println!("\nfirst rejection: {first}");
+    }
+    let lost: usize = results.iter().map(|r| r.admitted - r.committed).sum();
+    if lost > 0 {
+        bail!("{lost} acknowledged transactions did not commit");
+    }
+    Ok(())
+}
+
+/// Sends `chunk` (hex transactions) until every one is admitted or refused for good, retrying
+/// what the node answered "busy" for after a short pause. Returns how many "busy" answers came.
+fn send_until_settled(
+    client: &mut RpcClient,
+    mut chunk: Vec<(usize, String)>,
+    on_admitted: &mut dyn FnMut(usize, Instant),
+    on_rejected: &mut dyn FnMut(String),
+    deadline: Instant,
+) -> usize {
+    let mut busy = 0;
+    let mut pause = Duration::from_millis(5);
+    while !chunk.is_empty() && Instant::now() < deadline {
+        let raw: Vec<&String> = chunk.iter().map(|(_, r)| r).collect();
+        let now = Instant::now();
+        let mut retry = Vec::new();
+        match client.call("send_transactions", json!({ "raw": raw })) {
+            Ok(Value::Array(results)) => {
+                for ((i, raw), r) in chunk.into_iter().zip(results.iter()) {
+                    match r.get("error") {
+                        None => on_admitted(i, now),
+                        Some(_) if r["retry"].as_bool() == Some(true) => {
+                            busy += 1;
+                            retry.push((i, raw));
+                        }
+                        Some(e) => on_rejected(e.to_string()),
+                    }
+                }
+            }
+            Ok(other) => {
+                on_rejected(format!("unexpected answer: {other}"));
+                return busy;
+            }
+            Err(e) if e.to_string().contains("-32012") => {
+                busy += chunk.len();
+                retry = chunk;
+            }
+            Err(e) => {
+                for _ in &chunk {
+                    on_rejected(e.to_string());
+                }
+                return busy;
+            }
+        }
+        chunk = retry;
+        if !chunk.is_empty() {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+    busy
+}
+
+fn throughput_run(bench: &Bench, args: &BenchArgs) -> anyhow::Result<RunResult> {
     let manifest = &bench.manifest;
     let dir = &bench.dir;
     let keys: Vec<SecretKey> = manifest
@@ -266,7 +443,8 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
     if keys.is_empty() {
         bail!("the testnet has no funded accounts");
     }
-    let mut client = RpcClient::new(&manifest.nodes[0].rpc);
+    let leader = leader_index(manifest, None).unwrap_or(0);
+    let mut client = RpcClient::new(&manifest.nodes[leader].rpc);
     let chain_id = client.call("status", json!({}))?["chain_id"]
         .as_str()
         .unwrap_or_default()
@@ -283,7 +461,6 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
     let index: HashMap<Hash, usize> = txs.iter().enumerate().map(|(i, t)| (t.id(), i)).collect();
     let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
 
-    let leader = leader_index(manifest, None).unwrap_or(0);
     let targets: Vec<String> = if args.to_leader {
         vec![manifest.nodes[leader].rpc.clone()]
     } else {
@@ -293,10 +470,13 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
     let start_height = RpcClient::new(&watch_rpc).call("status", json!({}))?["height"]
         .as_u64()
         .unwrap_or(0);
+    let round_before = leader_round(manifest);
 
     let histogram_before = latency_histogram(&watch_rpc);
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; txs.len()]));
     let rejected = Arc::new(Mutex::new(Vec::<String>::new()));
+    let busy = Arc::new(Mutex::new(0usize));
+    let senders_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let progress = indicatif::ProgressBar::new(txs.len() as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} committed  {msg}")
@@ -311,7 +491,7 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
         } else {
             txs.len() as f64 / rate as f64
         })
-        + Duration::from_secs(60);
+        + Duration::from_secs(90);
 
     let committed: Vec<Option<Instant>> = std::thread::scope(|scope| -> anyhow::Result<_> {
         // Senders: one per target node, each taking every k-th batch, paced to the offered rate.
@@ -319,6 +499,8 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
             let raw = &raw;
             let sent_at = sent_at.clone();
             let rejected = rejected.clone();
+            let busy = busy.clone();
+            let senders_done = senders_done.clone();
             let k = targets.len();
             scope.spawn(move || {
                 let mut client = RpcClient::new(target);
@@ -330,28 +512,23 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
                             std::thread::sleep(wait);
                         }
                     }
-                    let now = Instant::now();
-                    match client.call("send_transactions", json!({ "raw": chunk })) {
-                        Ok(Value::Array(results)) => {
-                            let mut sent = sent_at.lock().unwrap_or_else(|e| e.into_inner());
-                            for (j, r) in results.iter().enumerate() {
-                                if let Some(e) = r.get("error") {
-                                    rejected
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .push(e.to_string());
-                                } else {
-                                    sent[b * batch + j] = Some(now);
-                                }
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => rejected
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(e.to_string()),
-                    }
+                    let chunk: Vec<(usize, String)> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(j, r)| (b * batch + j, r.clone()))
+                        .collect();
+                    let retried = send_until_settled(
+                        &mut client,
+                        chunk,
+                        &mut |i, at| {
+                            sent_at.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(at);
+                        },
+                        &mut |e| rejected.lock().unwrap_or_else(|e| e.into_inner()).push(e),
+                        deadline,
+                    );
+                    *busy.lock().unwrap_or_else(|e| e.into_inner()) += retried;
                 }
+                senders_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
         // The watcher: sees each committed block once and stamps its transactions.
@@ -361,7 +538,7 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
         let mut watch = RpcClient::new(&watch_rpc);
         let mut last_report = Instant::now();
         let mut last_seen = 0usize;
-        while seen < txs.len() && Instant::now() < deadline {
+        while Instant::now() < deadline {
             // Ask for the next block directly: one round trip per poll.
             while let Ok(block) =
                 watch.call("get_block", json!({ "height": height + 1, "txs": "ids" }))
@@ -387,8 +564,12 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
                 last_report = Instant::now();
                 last_seen = seen;
             }
-            let rejected_count = rejected.lock().map_or(0, |r| r.len());
-            if seen + rejected_count >= txs.len() {
+            let senders_finished =
+                senders_done.load(std::sync::atomic::Ordering::SeqCst) == targets.len();
+            let admitted = sent_at
+                .lock()
+                .map_or(0, |s| s.iter().filter(|x| x.is_some()).count());
+            if senders_finished && seen >= admitted {
                 break;
             }
             std::thread::sleep(Duration::from_micros(200));
@@ -404,79 +585,31 @@ fn throughput(bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
         .filter_map(|(s, c)| Some(c.as_ref()?.saturating_duration_since(*s.as_ref()?)))
         .collect();
     latencies.sort();
-    let done = committed.iter().filter(|c| c.is_some()).count();
+    let admitted = sent.iter().flatten().count();
+    let done = sent
+        .iter()
+        .zip(&committed)
+        .filter(|(s, c)| s.is_some() && c.is_some())
+        .count();
     let first = sent.iter().flatten().min().copied().unwrap_or(started);
     let last = committed.iter().flatten().max().copied().unwrap_or(first);
-    let elapsed = last
-        .saturating_duration_since(first)
-        .as_secs_f64()
-        .max(1e-9);
-    let rejected = rejected.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    println!(
-        "{}",
-        key_values([
-            (
-                "testnet",
-                format!(
-                    "{} ({} validators, {})",
-                    dir.display(),
-                    manifest.nodes.len(),
-                    args.engine
-                )
-            ),
-            (
-                "offered",
-                if rate == 0 {
-                    "as fast as accepted".into()
-                } else {
-                    format!("{rate} tx/s in batches of {batch}")
-                }
-            ),
-            (
-                "sent",
-                format!(
-                    "{} ({} rejected)",
-                    sent.iter().flatten().count(),
-                    rejected.len()
-                )
-            ),
-            ("committed", format!("{done} in {elapsed:.2} s")),
-            (
-                "throughput",
-                format!("{:.0} committed tx/s", done as f64 / elapsed)
-            ),
-        ])
-    );
-    let mut table = Table::new(["latency", "p50", "p90", "p99", "max"]);
-    table.row([
-        "send -> committed".to_string(),
-        ms(percentile(&latencies, 50.0)),
-        ms(percentile(&latencies, 90.0)),
-        ms(percentile(&latencies, 99.0)),
-        ms(latencies.last().copied().unwrap_or_default()),
-    ]);
     let histogram_after = latency_histogram(&watch_rpc);
-    if args.to_leader
-        && let Some(p50) = histogram_percentile(&histogram_before, &histogram_after, 50.0)
-    {
-        let pick =
-            |p| histogram_percentile(&histogram_before, &histogram_after, p).unwrap_or_default();
-        table.row([
-            "leader: admitted -> committed".to_string(),
-            ms(p50),
-            ms(pick(90.0)),
-            ms(pick(99.0)),
-            "-".to_string(),
-        ]);
-    }
-    println!("\n{}", table.render());
-    if let Some(first) = rejected.first() {
-        println!("\nfirst rejection: {first}");
-    }
-    if done < txs.len() {
-        bail!("only {done} of {} transactions committed", txs.len());
-    }
-    Ok(())
+    let pick = |p| histogram_percentile(&histogram_before, &histogram_after, p);
+    let leader_latency = match (args.to_leader, pick(50.0), pick(90.0), pick(99.0)) {
+        (true, Some(a), Some(b), Some(c)) => Some([a, b, c]),
+        _ => None,
+    };
+    let busy = *busy.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(RunResult {
+        admitted,
+        rejected: rejected.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        busy,
+        committed: done,
+        elapsed: last.saturating_duration_since(first),
+        latencies,
+        leader_changes: leader_round(manifest).saturating_sub(round_before),
+        leader_latency,
+    })
 }
 
 fn max_height(manifest: &TestnetManifest, skip: usize) -> u64 {

@@ -101,7 +101,7 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             match client.call("get_transaction", json!({ "id": id })) {
-                Ok(found) => {
+                Ok(found) if found["status"] == "committed" => {
                     println!(
                         "committed in block {} at height {} after {} ms",
                         found["block"].as_str().unwrap_or("?"),
@@ -110,6 +110,13 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
                     );
                     break;
                 }
+                Ok(found) if found["status"] == "dropped" => {
+                    bail!(
+                        "the node dropped the transaction: {}",
+                        found["reason"].as_str().unwrap_or("no reason given")
+                    );
+                }
+                Ok(_) => {}
                 Err(synod_node::rpc::client::ClientError::Rpc { code: -32004, .. }) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -108,6 +108,10 @@ pub struct InitArgs {
     /// Replace the testnet already in the folder.
     #[arg(long)]
     pub force: bool,
+    /// Set an engine parameter of the genesis, e.g. `--param snapshot_interval=50` (repeatable;
+    /// the names are the genesis file's `engine` fields).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
+    pub params: Vec<(String, String)>,
 }
 
 impl InitArgs {
@@ -128,6 +132,7 @@ impl InitArgs {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
+            engine_params: self.params.clone(),
         })
     }
 }
@@ -234,6 +239,7 @@ pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
             base_port: 0,
             random_keys: false,
             force: false,
+            params: Vec::new(),
         };
         testnet::init(&args.options()?)
             .with_context(|| format!("creating a testnet in {}", dir.display()))?;

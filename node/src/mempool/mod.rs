@@ -376,6 +376,11 @@ impl Mempool {
         self.entries.values().filter(|e| e.local).map(|e| &e.tx)
     }
 
+    /// Senders with pending transactions (a refused sender must not add one).
+    pub fn tracked_senders(&self) -> usize {
+        self.by_account.len().max(self.spend.len())
+    }
+
     /// Locally submitted transactions pending.
     pub fn local_count(&self) -> usize {
         self.entries.values().filter(|e| e.local).count()

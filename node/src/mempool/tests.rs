@@ -2,6 +2,7 @@
 
 use super::*;
 use std::sync::Mutex;
+use synod_chain::SecretKey;
 use synod_chain::fixtures::Fixture;
 use synod_chain::ledger::Account;
 use synod_chain::store::StoreError;
@@ -131,4 +132,93 @@ fn capacity_and_expiry() {
     assert!(matches!(results[11], Err(AdmitError::Full(10))));
     let later = Instant::now() + Duration::from_secs(120);
     assert_eq!(pool.lock().unwrap().expire(later), 10);
+}
+
+#[test]
+fn the_engine_gets_each_transaction_once_and_again_only_when_long_pending() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let pool = pool(&fx);
+    let txs: Vec<_> = (0..3).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
+    admit(&pool, txs.clone(), genesis_accounts(&fx), true);
+    let mut mempool = pool.lock().unwrap();
+    let now = Instant::now();
+    assert!(mempool.has_handoff());
+    assert_eq!(mempool.take_for_engine(2, now), txs[..2].to_vec());
+    assert_eq!(mempool.take_for_engine(10, now), txs[2..].to_vec());
+    assert!(!mempool.has_handoff());
+    assert_eq!(mempool.requeue_stale(now, Duration::from_secs(20), 10), 0);
+    let later = now + Duration::from_secs(30);
+    assert_eq!(mempool.requeue_stale(later, Duration::from_secs(20), 2), 2);
+    assert_eq!(mempool.take_for_engine(10, later), txs[..2].to_vec());
+    assert_eq!(mempool.local_count(), 3);
+}
+
+#[test]
+fn every_way_out_but_a_commit_leaves_a_reason() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let pool = pool(&fx);
+    let mine = fx.transfer(0, 1, 5, 0, 0);
+    let old = fx.transfer(1, 2, 1, 0, 0);
+    let rival = fx.transfer(0, 2, 7, 0, 0);
+    admit(&pool, vec![mine.clone()], genesis_accounts(&fx), true);
+    admit(&pool, vec![old.clone()], genesis_accounts(&fx), true);
+    let now = Instant::now();
+    let mut mempool = pool.lock().unwrap();
+    assert!(matches!(
+        mempool.status(&mine.id(), now),
+        TxStatus::Pending(_)
+    ));
+    assert_eq!(mempool.status(&rival.id(), now), TxStatus::Unknown);
+
+    // Another transaction with the same nonce commits: ours is void, and says why.
+    let mut after = fx.genesis.accounts.clone();
+    after.insert(
+        fx.addresses[0],
+        Account {
+            balance: 93,
+            nonce: 1,
+        },
+    );
+    let block = synod_chain::Block {
+        header: fx.genesis.block.header,
+        txs: vec![rival],
+    };
+    mempool.on_commit(&block, &after, now);
+    match mempool.status(&mine.id(), now) {
+        TxStatus::Dropped(reason) => assert!(reason.contains("nonce 0"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // Expiry.
+    mempool.expire(now + Duration::from_secs(120));
+    match mempool.status(&old.id(), now) {
+        TxStatus::Dropped(reason) => assert!(reason.starts_with("expired"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(mempool.is_empty());
+}
+
+#[test]
+fn a_refused_sender_leaves_no_trace() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let pool = pool(&fx);
+    let stranger = SecretKey::from_seed([9; 32]);
+    let unfunded = synod_chain::Transaction {
+        chain_id: fx.genesis.chain_id.clone(),
+        from: stranger.public(),
+        to: fx.addresses[0],
+        amount: 1,
+        fee: 1,
+        nonce: 0,
+        memo: Default::default(),
+    }
+    .sign(&stranger);
+    let results = admit(&pool, vec![unfunded], genesis_accounts(&fx), true);
+    assert!(matches!(
+        results[0],
+        Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
+    ));
+    let mempool = pool.lock().unwrap();
+    assert_eq!(mempool.next_nonce(&stranger.address(), 0), 0);
+    assert!(mempool.is_empty());
+    assert_eq!(mempool.tracked_senders(), 0);
 }

@@ -121,11 +121,7 @@ pub fn start(
 ) -> Result<(NetworkHandle, impl std::future::Future<Output = ()>), NodeError> {
     let mut swarm = build_swarm(setup.keypair)?;
     // Catch a taken port before libp2p reports it asynchronously.
-    std::net::TcpListener::bind(setup.listen).map_err(|e| NodeError::Listen {
-        what: "p2p",
-        addr: setup.listen.to_string(),
-        reason: e.to_string(),
-    })?;
+    drop(crate::listen::bind("p2p", setup.listen)?);
     swarm
         .listen_on(socket_multiaddr(setup.listen))
         .map_err(|e| NodeError::Listen {

@@ -208,4 +208,10 @@ impl RpcClient {
         let body = self.http("GET", "/metrics", b"")?;
         Ok(String::from_utf8_lossy(&body).to_string())
     }
+
+    /// `/health`: `Ok("ok")` while the node is healthy, an error carrying the problems otherwise.
+    pub fn health(&mut self) -> Result<String, ClientError> {
+        let body = self.http("GET", "/health", b"")?;
+        Ok(String::from_utf8_lossy(&body).trim().to_string())
+    }
 }

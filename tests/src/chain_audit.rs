@@ -1,0 +1,127 @@
+//! Helpers for testnet tests that sign, submit and audit: the testnet's account keys, signed
+//! transfers, submission and commit checks over JSON-RPC, convergence, and the audit of every
+//! node's database once the nodes are stopped (same blocks, same accounts, each chain replays).
+
+use std::time::Duration;
+
+use serde_json::json;
+use synod_chain::hash::Hash;
+use synod_chain::keyfile::read_key_file;
+use synod_chain::keys::SecretKey;
+use synod_chain::ledger::Ledger;
+use synod_chain::{Memo, SignedTransaction, Transaction};
+use synod_genesis::{Genesis, Home};
+use synod_node::rpc::client::{ClientError, RpcClient};
+
+use crate::testnet::{Testnet, wait_for};
+
+/// The testnet's funded account keys, in manifest order.
+pub fn account_keys(net: &Testnet) -> Vec<SecretKey> {
+    net.manifest
+        .accounts
+        .iter()
+        .map(|a| read_key_file(&net.dir.join(&a.key)).expect("the testnet's account key files"))
+        .collect()
+}
+
+/// The testnet's chain id.
+pub fn chain_id(net: &Testnet) -> String {
+    net.manifest.chain_id.clone()
+}
+
+/// Signs `count` transfers from `key` to `to` starting at `nonce` (amounts 1, 2, ...; fee 1).
+pub fn transfers(
+    chain: &str,
+    key: &SecretKey,
+    to: &SecretKey,
+    nonce: u64,
+    count: usize,
+) -> Vec<SignedTransaction> {
+    (0..count as u64)
+        .map(|i| {
+            Transaction {
+                chain_id: chain.to_string(),
+                from: key.public(),
+                to: to.address(),
+                amount: 1 + i,
+                fee: 1,
+                nonce: nonce + i,
+                memo: Memo::default(),
+            }
+            .sign(key)
+        })
+        .collect()
+}
+
+/// Submits `txs` in one call; panics if the node refuses any of them.
+pub fn submit(client: &mut RpcClient, txs: &[SignedTransaction]) -> Result<Vec<Hash>, ClientError> {
+    let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
+    let results = client.call("send_transactions", json!({ "raw": raw }))?;
+    Ok(results
+        .as_array()
+        .expect("send_transactions answers an array")
+        .iter()
+        .map(|r| {
+            assert!(r.get("error").is_none(), "rejected: {r}");
+            r["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("an admitted transaction has an id")
+        })
+        .collect())
+}
+
+/// What a node says of a transaction: `committed`, `pending`, `dropped`, or `None` if it does
+/// not know it (or does not answer).
+pub fn tx_status(client: &mut RpcClient, id: &Hash) -> Option<String> {
+    client
+        .call("get_transaction", json!({ "id": id }))
+        .ok()
+        .and_then(|v| v["status"].as_str().map(str::to_string))
+}
+
+/// Whether the node has `id` in its chain.
+pub fn is_committed(client: &mut RpcClient, id: &Hash) -> bool {
+    tx_status(client, id).as_deref() == Some("committed")
+}
+
+/// Waits until every node answers at the same height, at least `min`.
+pub fn wait_converged(net: &Testnet, min: u64, timeout: Duration) {
+    let n = net.manifest.nodes.len();
+    wait_for(timeout, "all nodes at one height", || {
+        let heights: Vec<u64> = (0..n).map(|i| net.height(i)).collect();
+        heights[0] >= min && heights.iter().all(|h| *h == heights[0])
+    });
+}
+
+/// Stops the testnet and checks every node's database: same blocks at every height, same
+/// accounts, and each one consistent on its own (chain links, indexes, replayed state).
+pub fn assert_databases_identical(net: &Testnet) {
+    net.down();
+    let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).expect("the genesis");
+    let state = genesis.state();
+    let ledger = Ledger::new(genesis.ledger_rules());
+    let stores: Vec<_> = (0..net.manifest.nodes.len())
+        .map(|i| net.store(i))
+        .collect();
+    let tip = stores[0].tip();
+    for (i, store) in stores.iter().enumerate() {
+        assert_eq!(store.tip(), tip, "node {i} has another tip");
+        assert_eq!(
+            store.accounts().expect("accounts"),
+            stores[0].accounts().expect("accounts"),
+            "node {i} accounts"
+        );
+        let report = store
+            .verify_chain(Some((&state, &ledger)))
+            .expect("the chain walk");
+        assert!(report.replayed, "node {i}'s chain does not replay");
+        for height in 0..=tip.height {
+            assert_eq!(
+                store.hash_at(height).expect("the canonical index"),
+                stores[0].hash_at(height).expect("the canonical index"),
+                "node {i} differs at height {height}"
+            );
+        }
+    }
+}
