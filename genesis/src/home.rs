@@ -17,6 +17,11 @@ pub const KEY_FILE: &str = "node_key";
 pub const GENESIS_FILE: &str = "genesis.json";
 /// The database's file name inside the data folder.
 pub const DB_FILE: &str = "chain.redb";
+/// The RPC credential a running node writes in its home (mode 0600), as bitcoind's `.cookie`:
+/// whoever can read the home may change the node; nobody else can.
+pub const COOKIE_FILE: &str = ".cookie";
+/// The user name that goes with the cookie in HTTP basic authentication.
+pub const COOKIE_USER: &str = "__cookie__";
 
 /// The contents of `config.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,18 @@ pub struct NodeConfig {
     /// without voting).
     #[serde(default)]
     pub role: NodeRole,
+    /// A fixed credential for the RPC's admin methods, accepted besides the `.cookie` (for
+    /// tools that cannot read the node's home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_token: Option<String>,
+    /// The lowest fee the mempool admits (a zero-fee transaction from an unfunded key costs a
+    /// spammer nothing; default 1).
+    #[serde(default = "default_min_fee")]
+    pub min_fee: u64,
+}
+
+fn default_min_fee() -> u64 {
+    1
 }
 
 /// How a node takes part.
@@ -132,6 +149,18 @@ impl Home {
         } else {
             self.dir.join(&config.data_dir)
         }
+    }
+
+    /// The RPC cookie a running node writes.
+    pub fn cookie_path(&self) -> PathBuf {
+        self.dir.join(COOKIE_FILE)
+    }
+
+    /// The RPC cookie's secret, if a node has written one.
+    pub fn read_cookie(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.cookie_path()).ok()?;
+        let (user, secret) = text.trim().split_once(':')?;
+        (user == COOKIE_USER && !secret.is_empty()).then(|| secret.to_string())
     }
 
     /// The database file named by `config`.

@@ -310,6 +310,8 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
             data_dir: PathBuf::from("data"),
             log_level: "info".into(),
             role: crate::home::NodeRole::Validator,
+            rpc_token: None,
+            min_fee: 1,
         };
         home.save_config(&config)?;
         write_key_file(&home.dir.join(KEY_FILE), key)

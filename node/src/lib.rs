@@ -161,7 +161,10 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         ledger: Ledger::new(genesis.ledger_rules()),
         mempool: Mutex::new(Mempool::new(
             genesis.chain_id.clone(),
-            MempoolConfig::default(),
+            MempoolConfig {
+                min_fee: config.min_fee,
+                ..MempoolConfig::default()
+            },
         )),
         journal: Mutex::new(Some(journal)),
         status: RwLock::new(NodeStatus::initial(
@@ -292,8 +295,24 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         }
     });
     let rpc_ctx = ctx.clone();
+    let cookie = rpc::guard::write_cookie(&home.cookie_path()).map_err(|e| {
+        NodeError::Runtime(format!(
+            "cannot write the RPC cookie {}: {e}",
+            home.cookie_path().display()
+        ))
+    })?;
+    let bound = rpc_listener
+        .local_addr()
+        .map_err(|e| NodeError::Runtime(e.to_string()))?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(
+            rpc = %bound,
+            "the RPC listens beyond this machine: anyone who reaches it can read the chain and submit transactions (admin methods still need the credential)"
+        );
+    }
+    let guard = rpc::guard::Guard::new(bound, cookie, config.rpc_token.clone());
     tasks.spawn(async move {
-        match rpc::serve(rpc_listener, rpc_ctx).await {
+        match rpc::serve(rpc_listener, rpc_ctx, guard).await {
             Ok(()) => ("rpc", "the RPC server ended".to_string()),
             Err(e) => ("rpc", format!("the RPC server failed: {e}")),
         }

@@ -153,9 +153,11 @@ impl Testnet {
         self.dir.join(&self.manifest.nodes[i].home)
     }
 
-    /// A client for node `i`.
+    /// A client for node `i`, with its credential (the `.cookie` it wrote when it started).
     pub fn client(&self, i: usize) -> RpcClient {
-        RpcClient::new(&self.manifest.nodes[i].rpc).with_timeout(Duration::from_secs(10))
+        RpcClient::new(&self.manifest.nodes[i].rpc)
+            .with_timeout(Duration::from_secs(10))
+            .with_token(Home::new(self.home(i)).read_cookie())
     }
 
     /// Node `i`'s status, if it answers.

@@ -435,6 +435,8 @@ fn observer_follows_the_chain() {
         data_dir: "data".into(),
         log_level: "info".into(),
         role: synod_genesis::NodeRole::Observer,
+        rpc_token: None,
+        min_fee: 1,
     })
     .unwrap();
     let child = Command::new(synod_bin())
@@ -472,6 +474,122 @@ fn observer_follows_the_chain() {
     assert_eq!(ours["hash"], theirs["hash"]);
     assert!(matches!(
         observer.call("propose", json!({})),
+        Err(ClientError::Rpc { code: -32001, .. })
+    ));
+    let mut observer = observer.with_token(home.read_cookie());
+    assert!(matches!(
+        observer.call("propose", json!({})),
         Err(ClientError::Rpc { code: -32011, .. })
     ));
+}
+
+/// A raw HTTP POST with the given headers; returns the status code and the body.
+fn post(addr: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The cross-site attack of issue 10: a web page in the operator's browser posts an
+/// `add_validator` to the node's loopback RPC as `text/plain` with its own Host and Origin. It is
+/// refused at every layer, the validator set does not change, and the same call with the node's
+/// cookie goes through to the engine.
+#[test]
+fn admin_rpc_needs_the_cookie_and_refuses_cross_site_requests() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    net.up();
+    let addr = net.manifest.nodes[0].rpc.clone();
+    let port = addr.rsplit_once(':').unwrap().1;
+    let stranger = SecretKey::generate().public();
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"add_validator","params":{{"key":"{stranger}","allow_non_genesis":true}}}}"#
+    );
+    let evil_host = format!("evil.example:{port}");
+    let cases: [(&[(&str, &str)], u16); 3] = [
+        (
+            &[
+                ("content-type", "text/plain"),
+                ("host", &evil_host),
+                ("origin", "http://evil.example"),
+            ],
+            415,
+        ),
+        (
+            &[
+                ("content-type", "application/json"),
+                ("host", &evil_host),
+                ("origin", "http://evil.example"),
+            ],
+            403,
+        ),
+        (
+            &[("content-type", "application/json"), ("host", &addr)],
+            401,
+        ),
+    ];
+    for (headers, expected) in cases {
+        let (status, body) = post(&addr, headers, &call);
+        assert_eq!(status, expected, "{headers:?}: {body}");
+        assert!(!body.contains("access-control"), "no CORS headers");
+    }
+    let members = |net: &Testnet| {
+        net.status(0).unwrap()["validators"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(members(&net), 3, "the validator set did not change");
+
+    // With the cookie: a key no genesis names is refused unless asked for explicitly.
+    let leader = net.leader().unwrap();
+    let mut admin = net.client(leader);
+    match admin.call("add_validator", json!({ "key": stranger })) {
+        Err(ClientError::Rpc {
+            code: -32011,
+            message,
+            ..
+        }) => {
+            assert!(message.contains("allow_non_genesis"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    admin.call("propose", json!({})).unwrap();
+    let cookie = Home::new(net.home(leader)).read_cookie().unwrap();
+    let bearer = format!("Bearer {cookie}");
+    let leader_addr = net.manifest.nodes[leader].rpc.clone();
+    let (status, body) = post(
+        &leader_addr,
+        &[
+            ("content-type", "application/json"),
+            ("host", &leader_addr),
+            ("authorization", &bearer),
+        ],
+        r#"{"jsonrpc":"2.0","id":1,"method":"propose"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"accepted\":true"), "{body}");
 }

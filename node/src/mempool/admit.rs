@@ -37,7 +37,16 @@ pub enum AdmitError {
     /// The account has too many pending transactions.
     #[error("account has {0} pending transactions, the limit")]
     AccountFull(usize),
-    /// The mempool is full: the node is overloaded and pushes back; retry later.
+    /// The fee is below the node's minimum.
+    #[error("fee {fee} is below this node's minimum of {min}")]
+    FeeTooLow {
+        /// The transaction's fee.
+        fee: u64,
+        /// The minimum.
+        min: u64,
+    },
+    /// The mempool is full (of transactions paying at least as much): the node is overloaded
+    /// and pushes back; retry later, or pay more.
     #[error("mempool is full ({0} transactions pending); retry later")]
     Full(usize),
     /// Reading the account failed.
@@ -61,6 +70,7 @@ impl AdmitError {
             AdmitError::NonceTaken(_) => "nonce_taken",
             AdmitError::NonceTooFarAhead { .. } => "nonce_too_far",
             AdmitError::AccountFull(_) => "account_full",
+            AdmitError::FeeTooLow { .. } => "fee_too_low",
             AdmitError::Full(_) => "full",
             AdmitError::Store(_) => "store",
             AdmitError::Journal(_) => "journal",

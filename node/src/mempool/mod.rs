@@ -33,6 +33,8 @@ pub struct MempoolConfig {
     pub per_account: usize,
     /// Pending transactions older than this are dropped.
     pub ttl: Duration,
+    /// The lowest fee admitted.
+    pub min_fee: u64,
 }
 
 impl Default for MempoolConfig {
@@ -41,9 +43,14 @@ impl Default for MempoolConfig {
             capacity: 200_000,
             per_account: 4_096,
             ttl: Duration::from_secs(600),
+            min_fee: 1,
         }
     }
 }
+
+/// Orders eviction candidates: the lowest fee first, and among equal fees the newest first (an
+/// old transaction is not pushed out by a flood of equal ones).
+type EvictionKey = (u64, std::cmp::Reverse<u64>, Hash);
 
 struct Entry {
     tx: SignedTransaction,
@@ -52,6 +59,8 @@ struct Entry {
     local: bool,
     /// When it was last handed to the engine.
     handed: Option<Instant>,
+    /// Admission order.
+    seq: u64,
 }
 
 /// What this node knows of a transaction that is not in its chain.
@@ -76,6 +85,12 @@ pub struct Mempool {
     /// Admitted, not yet handed to the engine, oldest first (ids no longer pending are skipped).
     handoff: VecDeque<Hash>,
     drops: RecentDrops,
+    /// Each sender's highest-nonce pending transaction, by eviction order: only the end of a
+    /// sender's queue may be evicted (evicting the middle would strand the rest behind a gap).
+    evictable: std::collections::BTreeSet<EvictionKey>,
+    /// Each sender's entry in `evictable`.
+    tail_key: HashMap<Address, EvictionKey>,
+    next_seq: u64,
 }
 
 impl Mempool {
@@ -89,7 +104,41 @@ impl Mempool {
             spend: HashMap::new(),
             handoff: VecDeque::new(),
             drops: RecentDrops::new(DROPS_REMEMBERED),
+            evictable: std::collections::BTreeSet::new(),
+            tail_key: HashMap::new(),
+            next_seq: 0,
         }
+    }
+
+    /// Re-files `sender`'s eviction candidate after its pending set changed.
+    fn refresh_tail(&mut self, sender: &Address) {
+        if let Some(old) = self.tail_key.remove(sender) {
+            self.evictable.remove(&old);
+        }
+        let tail = self
+            .by_account
+            .get(sender)
+            .and_then(|p| p.values().next_back())
+            .and_then(|id| self.entries.get(id).map(|e| (*id, e)));
+        if let Some((id, entry)) = tail {
+            let key = (entry.tx.tx().fee, std::cmp::Reverse(entry.seq), id);
+            self.evictable.insert(key);
+            self.tail_key.insert(*sender, key);
+        }
+    }
+
+    /// The cheapest evictable transaction of another sender than `sender`, if it pays less than
+    /// `fee`.
+    fn eviction_candidate(&self, sender: &Address, fee: u64) -> Option<Hash> {
+        self.evictable
+            .iter()
+            .take_while(|(f, _, _)| *f < fee)
+            .find(|(_, _, id)| {
+                self.entries
+                    .get(id)
+                    .is_some_and(|e| e.tx.sender() != *sender)
+            })
+            .map(|(_, _, id)| *id)
     }
 
     /// Pending transactions.
@@ -150,11 +199,23 @@ impl Mempool {
         if self.entries.contains_key(&id) {
             return Err(AdmitError::Known);
         }
-        if self.entries.len() >= self.config.capacity {
-            return Err(AdmitError::Full(self.entries.len()));
-        }
         let t = tx.tx();
+        if t.fee < self.config.min_fee {
+            return Err(AdmitError::FeeTooLow {
+                fee: t.fee,
+                min: self.config.min_fee,
+            });
+        }
         let sender = tx.sender();
+        // When full, only a transaction that pays more than the cheapest evictable one gets in.
+        let evict = if self.entries.len() >= self.config.capacity {
+            match self.eviction_candidate(&sender, t.fee) {
+                Some(victim) => Some(victim),
+                None => return Err(AdmitError::Full(self.entries.len())),
+            }
+        } else {
+            None
+        };
         let account = accounts
             .account(&sender)
             .map_err(|e| AdmitError::Store(e.to_string()))?;
@@ -190,11 +251,19 @@ impl Mempool {
             }
             .into());
         }
-        self.by_account
-            .entry(sender)
-            .or_default()
-            .insert(t.nonce, id);
+        if let Some(victim) = evict {
+            self.drop_tx(
+                &victim,
+                format!(
+                    "evicted: the mempool was full and a transaction paying {} arrived",
+                    t.fee
+                ),
+            );
+        }
+        let nonce = t.nonce;
+        self.by_account.entry(sender).or_default().insert(nonce, id);
         self.spend.insert(sender, spend);
+        self.next_seq += 1;
         self.entries.insert(
             id,
             Entry {
@@ -202,8 +271,10 @@ impl Mempool {
                 admitted: now,
                 local,
                 handed: None,
+                seq: self.next_seq,
             },
         );
+        self.refresh_tail(&sender);
         self.handoff.push_back(id);
         self.drops.forget(&id);
         Ok(id)
@@ -225,6 +296,7 @@ impl Mempool {
                 self.spend.remove(&sender);
             }
         }
+        self.refresh_tail(&sender);
         Some(entry)
     }
 
@@ -378,7 +450,10 @@ impl Mempool {
 
     /// Senders with pending transactions (a refused sender must not add one).
     pub fn tracked_senders(&self) -> usize {
-        self.by_account.len().max(self.spend.len())
+        self.by_account
+            .len()
+            .max(self.spend.len())
+            .max(self.tail_key.len())
     }
 
     /// Locally submitted transactions pending.

@@ -20,6 +20,7 @@ fn pool(fx: &Fixture) -> Mutex<Mempool> {
             capacity: 10,
             per_account: 4,
             ttl: Duration::from_secs(60),
+            min_fee: 0,
         },
     ))
 }
@@ -221,4 +222,69 @@ fn a_refused_sender_leaves_no_trace() {
     assert_eq!(mempool.next_nonce(&stranger.address(), 0), 0);
     assert!(mempool.is_empty());
     assert_eq!(mempool.tracked_senders(), 0);
+}
+
+#[test]
+fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
+    let fx = Fixture::new("mempool", 6, 1_000, 0);
+    let pool = Mutex::new(Mempool::new(
+        fx.genesis.chain_id.clone(),
+        MempoolConfig {
+            capacity: 4,
+            per_account: 4,
+            ttl: Duration::from_secs(60),
+            min_fee: 1,
+        },
+    ));
+    let free = admit(
+        &pool,
+        vec![fx.transfer(0, 1, 1, 0, 0)],
+        genesis_accounts(&fx),
+        false,
+    );
+    assert!(matches!(
+        free[0],
+        Err(AdmitError::FeeTooLow { fee: 0, min: 1 })
+    ));
+    // Account 0 fills two slots (fees 1 then 5), accounts 1 and 2 one each (fees 2, 3).
+    let first = vec![
+        fx.transfer(0, 5, 1, 1, 0),
+        fx.transfer(0, 5, 1, 5, 1),
+        fx.transfer(1, 5, 1, 2, 0),
+        fx.transfer(2, 5, 1, 3, 0),
+    ];
+    assert!(
+        admit(&pool, first.clone(), genesis_accounts(&fx), false)
+            .iter()
+            .all(Result::is_ok)
+    );
+    // Full: a fee of 2 does not beat the cheapest evictable one (account 1's 2; account 0's
+    // fee-1 transaction is not at the end of its queue, so it cannot go).
+    let cheap = admit(
+        &pool,
+        vec![fx.transfer(3, 5, 1, 2, 0)],
+        genesis_accounts(&fx),
+        false,
+    );
+    assert!(matches!(cheap[0], Err(AdmitError::Full(4))));
+    assert!(cheap[0].as_ref().unwrap_err().is_overload());
+    // A fee of 4 pushes out account 1's transaction, with a reason.
+    let rich = admit(
+        &pool,
+        vec![fx.transfer(3, 5, 1, 4, 0)],
+        genesis_accounts(&fx),
+        false,
+    );
+    assert!(rich[0].is_ok());
+    let mempool = pool.lock().unwrap();
+    assert_eq!(mempool.len(), 4);
+    match mempool.status(&first[2].id(), Instant::now()) {
+        TxStatus::Dropped(reason) => assert!(reason.starts_with("evicted"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        mempool.status(&first[0].id(), Instant::now()),
+        TxStatus::Pending(_)
+    ));
+    assert_eq!(mempool.tracked_senders(), 3);
 }

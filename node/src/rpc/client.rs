@@ -47,6 +47,8 @@ pub struct RpcClient {
     conn: Option<BufReader<TcpStream>>,
     next_id: u64,
     timeout: Duration,
+    /// The node's credential, sent with every request (admin methods need it).
+    token: Option<String>,
 }
 
 impl RpcClient {
@@ -59,6 +61,7 @@ impl RpcClient {
         RpcClient {
             addr,
             conn: None,
+            token: None,
             next_id: 1,
             timeout: Duration::from_secs(30),
         }
@@ -67,6 +70,12 @@ impl RpcClient {
     /// Sets the read/write timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sends the node's credential (its `.cookie` secret or configured token) with every call.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
         self
     }
 
@@ -126,8 +135,13 @@ impl RpcClient {
             addr: addr.clone(),
             detail: "no connection".into(),
         })?;
+        let authorization = self
+            .token
+            .as_ref()
+            .map(|t| format!("authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{authorization}content-length: {}\r\n\r\n",
             body.len()
         );
         let io = |source| ClientError::Io {
@@ -169,7 +183,8 @@ impl RpcClient {
         }
         let mut body = vec![0u8; length];
         conn.read_exact(&mut body).map_err(io)?;
-        if code != 200 && code != 204 {
+        // Refusals before a method runs (401, 403, 415) carry a JSON-RPC error body too.
+        if ![200, 204, 401, 403, 415].contains(&code) {
             return Err(ClientError::Protocol {
                 addr,
                 detail: format!("HTTP {code}: {}", String::from_utf8_lossy(&body)),

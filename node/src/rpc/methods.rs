@@ -120,6 +120,16 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
         }
         "add_validator" => {
             let key: PublicKey = required(params, "key")?;
+            let allow: bool = match param(params, "allow_non_genesis") {
+                Some(v) => parse(v, "allow_non_genesis")?,
+                None => false,
+            };
+            // A key no genesis names is more often a typo or an attack than a plan.
+            if !allow && ctx.genesis.validator_index(&key).is_none() {
+                return Err(RpcError::command_rejected(format!(
+                    "{key} is not a validator of the genesis; pass \"allow_non_genesis\": true to add it anyway"
+                )));
+            }
             command(ctx, Command::AddValidator(key)).await
         }
         "remove_validator" => {

@@ -2,6 +2,7 @@
 //! `/health`. Bad requests get JSON-RPC errors with the codes the specification assigns.
 
 pub mod client;
+pub mod guard;
 pub mod methods;
 
 use std::sync::Arc;
@@ -9,12 +10,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::context::NodeContext;
+use guard::{Guard, Refused};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -76,6 +78,10 @@ impl RpcError {
     pub fn command_rejected(reason: String) -> Self {
         Self::new(-32011, reason)
     }
+    /// -32001: the method needs the node's credential.
+    pub fn unauthorized(detail: String) -> Self {
+        Self::new(-32001, detail)
+    }
     /// -32012: the node is overloaded; retry.
     pub fn busy() -> Self {
         Self::new(-32012, "node is busy, retry later")
@@ -101,8 +107,9 @@ fn reply(id: Value, result: Result<Value, RpcError>) -> Value {
     }
 }
 
-/// Handles one call object; `None` for a notification (no id).
-async fn one(ctx: &Arc<NodeContext>, call: Value) -> Option<Value> {
+/// Handles one call object; `None` for a notification (no id). Admin methods run only when the
+/// request is `authorized`.
+async fn one(ctx: &Arc<NodeContext>, call: Value, authorized: bool) -> Option<Value> {
     let Value::Object(call) = call else {
         return Some(reply(
             Value::Null,
@@ -140,11 +147,38 @@ async fn one(ctx: &Arc<NodeContext>, call: Value) -> Option<Value> {
             ));
         }
     };
-    let result = methods::call(ctx, method, &params).await;
+    let result = if guard::is_admin(method) && !authorized {
+        Err(RpcError::unauthorized(
+            Refused::Unauthorized(method.to_string()).to_string(),
+        ))
+    } else {
+        methods::call(ctx, method, &params).await
+    };
     id.map(|id| reply(id, result))
 }
 
-async fn rpc(State(ctx): State<Arc<NodeContext>>, body: Bytes) -> Response {
+/// The state every request handler sees.
+#[derive(Clone)]
+struct Api {
+    ctx: Arc<NodeContext>,
+    guard: Arc<Guard>,
+}
+
+async fn rpc(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = api.guard.check_request(&headers) {
+        let status = match refused {
+            Refused::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::FORBIDDEN,
+        };
+        api.ctx.metrics.dropped("rpc_refused");
+        let body = reply(
+            Value::Null,
+            Err(RpcError::invalid_request(refused.to_string())),
+        );
+        return (status, axum::Json(body)).into_response();
+    }
+    let authorized = api.guard.is_authorized(&headers);
+    let ctx = api.ctx;
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return axum::Json(reply(Value::Null, Err(RpcError::parse(e)))).into_response(),
@@ -158,7 +192,7 @@ async fn rpc(State(ctx): State<Arc<NodeContext>>, body: Bytes) -> Response {
             }
             let mut out = Vec::with_capacity(calls.len());
             for call in calls {
-                if let Some(r) = one(&ctx, call).await {
+                if let Some(r) = one(&ctx, call, authorized).await {
                     out.push(r);
                 }
             }
@@ -168,14 +202,18 @@ async fn rpc(State(ctx): State<Arc<NodeContext>>, body: Bytes) -> Response {
                 axum::Json(Value::Array(out)).into_response()
             }
         }
-        call => match one(&ctx, call).await {
+        call => match one(&ctx, call, authorized).await {
+            Some(r) if r["error"]["code"] == -32001 => {
+                (StatusCode::UNAUTHORIZED, axum::Json(r)).into_response()
+            }
             Some(r) => axum::Json(r).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },
     }
 }
 
-async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
+async fn metrics(State(api): State<Api>) -> Response {
+    let ctx = api.ctx;
     (
         [(
             header::CONTENT_TYPE,
@@ -187,8 +225,8 @@ async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
 }
 
 /// `ok` with 200 while the node is healthy; 503 with the problems as JSON otherwise.
-async fn health(State(ctx): State<Arc<NodeContext>>) -> Response {
-    let report = ctx.health.check(&ctx);
+async fn health(State(api): State<Api>) -> Response {
+    let report = api.ctx.health.check(&api.ctx);
     if report.problems.is_empty() {
         "ok\n".into_response()
     } else {
@@ -196,16 +234,22 @@ async fn health(State(ctx): State<Arc<NodeContext>>) -> Response {
     }
 }
 
-/// Serves the API on `listener` until the process stops.
+/// Serves the API on `listener` until the process stops, letting through only what `guard`
+/// allows.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: Arc<NodeContext>,
+    guard: Guard,
 ) -> std::io::Result<()> {
+    let state = Api {
+        ctx,
+        guard: Arc::new(guard),
+    };
     let app = Router::new()
         .route("/", post(rpc))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(ctx);
+        .with_state(state);
     axum::serve(listener, app).await
 }
