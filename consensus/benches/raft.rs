@@ -15,7 +15,7 @@ fn factory() -> EngineFactory<RaftEngine> {
     Box::new(|setup, restored| {
         RaftEngine::new(
             RaftConfig::new(
-                setup.me,
+                setup.key.clone(),
                 setup.validators.clone(),
                 RaftParams::default(),
                 setup.seed,
@@ -77,7 +77,12 @@ fn leader() -> (RaftEngine, Vec<synod_consensus::NodeId>) {
         },
     };
     let mut engine = RaftEngine::new(
-        RaftConfig::new(ids[0], ids.clone(), RaftParams::default(), 1),
+        RaftConfig::new(
+            bank::validator_key(0),
+            ids.clone(),
+            RaftParams::default(),
+            1,
+        ),
         fx.ledger.clone(),
         restored,
     )

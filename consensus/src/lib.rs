@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod execution;
+pub mod finality;
 pub mod pool;
 pub mod raft;
 pub mod rng;

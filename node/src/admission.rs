@@ -79,15 +79,38 @@ pub fn admit_local(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Admitted {
     results
 }
 
+/// What became of a gossiped batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerBatch {
+    /// Admitted.
+    pub admitted: usize,
+    /// Invalid in themselves (bad signature, wrong chain, malformed): whoever relayed them did
+    /// not check them.
+    pub invalid: usize,
+}
+
 /// Admits transactions a peer gossiped.
-pub fn admit_from_peer(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> usize {
+pub fn admit_from_peer_checked(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> PeerBatch {
     let results = admit(ctx, txs, false);
     count(ctx, &results);
     let admitted = results.iter().filter(|(_, r)| r.is_ok()).count();
+    let invalid = results
+        .iter()
+        .filter(|(_, r)| {
+            matches!(
+                r,
+                Err(AdmitError::Invalid(
+                    synod_chain::TxError::BadSignature(_)
+                        | synod_chain::TxError::WrongChain { .. }
+                        | synod_chain::TxError::Encoding(_)
+                ))
+            )
+        })
+        .count();
     if admitted > 0 {
         ctx.ring_driver();
     }
-    admitted
+    PeerBatch { admitted, invalid }
 }
 
 fn gossip(ctx: &NodeContext, txs: &[SignedTransaction]) {

@@ -333,12 +333,14 @@ impl<E: Engine> Driver<E> {
             }
             EngineEvent::MembershipChanged { members, committed } => {
                 info!(members = members.len(), committed, "validator set");
-                let mut allowed = self
+                // The edge lets exactly the current members through: a removed validator loses
+                // its pass as soon as the engine stops counting it.
+                *self
                     .ctx
                     .members
                     .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                allowed.extend(members);
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    members.into_iter().collect();
             }
             EngineEvent::Snapshot { height, installed } => {
                 info!(height, installed, "snapshot");

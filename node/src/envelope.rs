@@ -50,6 +50,16 @@ pub fn seal(key: &SecretKey, chain: &Hash, to: &PublicKey, payload: &[u8]) -> Ve
     bytes
 }
 
+/// An envelope whose fields were read but whose signature is not checked yet: the edge runs its
+/// cheap checks (chain, recipient, sender identity and membership) on it first, and only then pays
+/// for the signature.
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    bytes: &'a [u8],
+    /// Who claims to have signed it.
+    pub from: PublicKey,
+}
+
 /// An opened envelope.
 #[derive(Debug)]
 pub struct Opened {
@@ -59,8 +69,12 @@ pub struct Opened {
     pub payload: Vec<u8>,
 }
 
-/// Checks an envelope for chain `chain` addressed to `me`, and returns its sender and payload.
-pub fn open(bytes: &[u8], chain: &Hash, me: &PublicKey) -> Result<Opened, EnvelopeError> {
+/// Reads an envelope for chain `chain` addressed to `me` without checking its signature.
+pub fn parse<'a>(
+    bytes: &'a [u8],
+    chain: &Hash,
+    me: &PublicKey,
+) -> Result<Unverified<'a>, EnvelopeError> {
     if bytes.len() < HEADER + SIGNATURE {
         return Err(EnvelopeError::Malformed);
     }
@@ -81,20 +95,34 @@ pub fn open(bytes: &[u8], chain: &Hash, me: &PublicKey) -> Result<Opened, Envelo
     if field(64..96) != me.0 {
         return Err(EnvelopeError::WrongRecipient);
     }
-    let from = PublicKey(field(32..64));
-    let body_end = bytes.len() - SIGNATURE;
-    let mut signature = [0u8; 64];
-    signature.copy_from_slice(&bytes[body_end..]);
-    verify::verify(
-        &from,
-        &signing_bytes(&bytes[..body_end]),
-        &Signature(signature),
-    )
-    .map_err(EnvelopeError::BadSignature)?;
-    Ok(Opened {
-        from,
-        payload: bytes[HEADER..body_end].to_vec(),
+    Ok(Unverified {
+        bytes,
+        from: PublicKey(field(32..64)),
     })
+}
+
+impl Unverified<'_> {
+    /// Checks the signature and returns the sender and payload.
+    pub fn verify(self) -> Result<Opened, EnvelopeError> {
+        let body_end = self.bytes.len() - SIGNATURE;
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&self.bytes[body_end..]);
+        verify::verify(
+            &self.from,
+            &signing_bytes(&self.bytes[..body_end]),
+            &Signature(signature),
+        )
+        .map_err(EnvelopeError::BadSignature)?;
+        Ok(Opened {
+            from: self.from,
+            payload: self.bytes[HEADER..body_end].to_vec(),
+        })
+    }
+}
+
+/// Checks an envelope for chain `chain` addressed to `me`, and returns its sender and payload.
+pub fn open(bytes: &[u8], chain: &Hash, me: &PublicKey) -> Result<Opened, EnvelopeError> {
+    parse(bytes, chain, me)?.verify()
 }
 
 #[cfg(test)]

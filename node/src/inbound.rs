@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use libp2p::PeerId;
+use libp2p::{PeerId, gossipsub};
 use synod_chain::limits::MAX_TX_BYTES;
 use synod_chain::{SignedTransaction, codec};
 use tracing::debug;
@@ -14,7 +14,7 @@ use crate::context::NodeContext;
 use crate::envelope;
 use crate::inbox::ControlEvent;
 use crate::net::behaviour::MAX_GOSSIP_BYTES;
-use crate::net::{Inbound, peer_id_of};
+use crate::net::{Inbound, NetCommand, peer_id_of};
 
 /// Most transactions in one gossip batch.
 pub const MAX_GOSSIP_TXS: usize = MAX_GOSSIP_BYTES / 100;
@@ -25,34 +25,42 @@ pub struct NodeInbound {
     pub ctx: Arc<NodeContext>,
     /// Connected peers (for the observer's sync).
     pub peers: Arc<RwLock<Vec<PeerId>>>,
+    /// Gossip admissions that may run at once.
+    pub admission: Arc<tokio::sync::Semaphore>,
 }
+
+/// Gossip batches checked at once (each on a blocking thread).
+pub const MAX_GOSSIP_ADMISSIONS: usize = 2;
 
 impl Inbound for NodeInbound {
     fn consensus(&self, from: PeerId, bytes: Vec<u8>) {
         let ctx = &self.ctx;
-        let opened = match envelope::open(&bytes, &ctx.genesis_hash, &ctx.me) {
-            Ok(opened) => opened,
+        let drop = |reason: &'static str| {
+            ctx.metrics.dropped(reason);
+            debug!(peer = %from, reason, "dropped a consensus envelope");
+        };
+        let unverified = match envelope::parse(&bytes, &ctx.genesis_hash, &ctx.me) {
+            Ok(unverified) => unverified,
             Err(e) => {
-                ctx.metrics.dropped(match e {
-                    envelope::EnvelopeError::BadSignature(_) => "forged",
+                return drop(match e {
                     envelope::EnvelopeError::Malformed => "malformed",
                     envelope::EnvelopeError::WrongChain => "wrong_chain",
                     envelope::EnvelopeError::WrongRecipient => "wrong_recipient",
+                    envelope::EnvelopeError::BadSignature(_) => "forged",
                 });
-                debug!(peer = %from, error = %e, "dropped a consensus envelope");
-                return;
             }
         };
-        if peer_id_of(&opened.from) != Some(from) {
-            ctx.metrics.dropped("sender_mismatch");
-            debug!(peer = %from, "envelope signed by a key other than the connection's");
-            return;
+        // Cheap checks first: a stranger's envelope costs no signature check.
+        if peer_id_of(&unverified.from) != Some(from) {
+            return drop("sender_mismatch");
         }
-        if !ctx.is_member(&opened.from) {
-            ctx.metrics.dropped("not_a_validator");
-            debug!(peer = %from, "consensus message from outside the validator set");
-            return;
+        if !ctx.is_member(&unverified.from) {
+            return drop("not_a_validator");
         }
+        let opened = match unverified.verify() {
+            Ok(opened) => opened,
+            Err(_) => return drop("forged"),
+        };
         if !ctx.to_driver(ControlEvent::Message {
             from: opened.from,
             payload: opened.payload,
@@ -61,22 +69,46 @@ impl Inbound for NodeInbound {
         }
     }
 
-    fn gossip_txs(&self, from: PeerId, bytes: Vec<u8>) {
+    fn gossip_txs(&self, from: PeerId, id: gossipsub::MessageId, bytes: Vec<u8>) {
+        let verdict = move |ctx: &NodeContext, verdict: gossipsub::MessageAcceptance| {
+            if let Some(net) = ctx.net.get() {
+                net.send(NetCommand::GossipVerdict {
+                    id: id.clone(),
+                    source: from,
+                    verdict,
+                });
+            }
+        };
         let txs: Vec<SignedTransaction> = match codec::decode(&bytes, MAX_GOSSIP_BYTES) {
             Ok(txs) => txs,
             Err(_) => {
                 self.ctx.metrics.dropped("malformed_gossip");
-                return;
+                return verdict(&self.ctx, gossipsub::MessageAcceptance::Reject);
             }
         };
         if txs.len() > MAX_GOSSIP_TXS || txs.iter().any(|t| t.encode().len() > MAX_TX_BYTES) {
             self.ctx.metrics.dropped("oversized_gossip");
-            return;
+            return verdict(&self.ctx, gossipsub::MessageAcceptance::Reject);
         }
+        // A bounded number of admissions at once: under a flood, the rest is dropped.
+        let Ok(permit) = self.admission.clone().try_acquire_owned() else {
+            self.ctx.metrics.dropped("admission_busy");
+            return verdict(&self.ctx, gossipsub::MessageAcceptance::Ignore);
+        };
         let ctx = self.ctx.clone();
         tokio::task::spawn_blocking(move || {
-            let admitted = crate::admission::admit_from_peer(&ctx, txs);
-            debug!(peer = %from, admitted, "gossiped transactions");
+            let outcome = crate::admission::admit_from_peer_checked(&ctx, txs);
+            drop(permit);
+            debug!(peer = %from, admitted = outcome.admitted, invalid = outcome.invalid, "gossiped transactions");
+            // Invalid transactions mean the relay did not check them: it is scored down.
+            let acceptance = if outcome.invalid > 0 {
+                gossipsub::MessageAcceptance::Reject
+            } else if outcome.admitted > 0 {
+                gossipsub::MessageAcceptance::Accept
+            } else {
+                gossipsub::MessageAcceptance::Ignore
+            };
+            verdict(&ctx, acceptance);
         });
     }
 
@@ -94,5 +126,9 @@ impl Inbound for NodeInbound {
 
     fn send_failed(&self, _to: PeerId) {
         self.ctx.metrics.dropped("undeliverable");
+    }
+
+    fn dropped(&self, reason: &'static str) {
+        self.ctx.metrics.dropped(reason);
     }
 }

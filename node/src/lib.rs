@@ -208,7 +208,12 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
                 genesis.engine.kind().to_string(),
             ));
         };
-        let raft = RaftConfig::new(me, validators.clone(), params.clone(), rand::random());
+        let raft = RaftConfig::new(
+            key.clone(),
+            validators.clone(),
+            params.clone(),
+            rand::random(),
+        );
         let engine =
             RaftEngine::new(raft, ctx.ledger.clone(), restored(&ctx.store)?).map_err(|e| {
                 NodeError::EngineState {
@@ -252,6 +257,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         Arc::new(inbound::NodeInbound {
             ctx: ctx.clone(),
             peers: peers.clone(),
+            admission: Arc::new(tokio::sync::Semaphore::new(inbound::MAX_GOSSIP_ADMISSIONS)),
         }),
     )?;
     let _ = ctx.net.set(net_handle);

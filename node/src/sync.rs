@@ -192,9 +192,23 @@ pub async fn backfill(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<li
 pub async fn follow(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp2p::PeerId>>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(300));
     let mut next_peer = 0usize;
+    // On a permissioned chain, blocks come from validators only.
+    let validators: Vec<libp2p::PeerId> = ctx
+        .genesis
+        .validators
+        .iter()
+        .filter_map(|v| crate::net::peer_id_of(&v.public_key))
+        .collect();
+    let permissioned = ctx.genesis.engine.is_permissioned();
     loop {
         tick.tick().await;
-        let candidates = peers.read().map(|p| p.clone()).unwrap_or_default();
+        let candidates: Vec<libp2p::PeerId> = peers
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !permissioned || validators.contains(p))
+            .collect();
         if candidates.is_empty() {
             continue;
         }
@@ -227,21 +241,59 @@ pub async fn follow(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp
                 break;
             }
             let ctx2 = ctx.clone();
-            let applied = tokio::task::spawn_blocking(move || apply(&ctx2, response.blocks))
+            let outcome = tokio::task::spawn_blocking(move || apply(&ctx2, response.blocks))
                 .await
-                .unwrap_or(0);
-            if applied == 0 {
+                .unwrap_or(Applied {
+                    stored: 0,
+                    bad: false,
+                });
+            if outcome.bad {
+                // A peer that serves a block that does not check is cut off for a while.
+                net.send(NetCommand::Ban {
+                    peer,
+                    duration: BAD_PEER_BAN,
+                });
+                break;
+            }
+            if outcome.stored == 0 {
                 break;
             }
         }
     }
 }
 
-/// Verifies and stores consecutive synced blocks; returns how many were stored.
-fn apply(ctx: &NodeContext, blocks: Vec<SyncedBlock>) -> usize {
+/// How long a peer that served a bad block is refused.
+const BAD_PEER_BAN: Duration = Duration::from_secs(600);
+
+/// What applying a sync answer did.
+struct Applied {
+    /// Blocks stored.
+    stored: usize,
+    /// The peer served a block that does not check.
+    bad: bool,
+}
+
+/// Verifies (finality proof first, then the whole block) and stores consecutive synced blocks.
+fn apply(ctx: &NodeContext, blocks: Vec<SyncedBlock>) -> Applied {
     let mut verifier = TxVerifier::new(64 * 1024);
     let mut stored = 0;
+    let validators: Vec<synod_chain::PublicKey> = ctx
+        .members
+        .read()
+        .map(|m| m.iter().copied().collect())
+        .unwrap_or_default();
     for synced in blocks {
+        if let Err(e) = synod_consensus::finality::verify_finality(
+            &ctx.genesis.engine,
+            &ctx.genesis.chain_id,
+            &validators,
+            &synced.block.header,
+            &synced.proof,
+        ) {
+            warn!(height = synced.block.header.height, error = %e, "a peer served a block whose finality proof does not check");
+            ctx.metrics.dropped("bad_proof");
+            return Applied { stored, bad: true };
+        }
         let Ok(reader) = ctx.store.reader() else {
             break;
         };
@@ -257,7 +309,7 @@ fn apply(ctx: &NodeContext, blocks: Vec<SyncedBlock>) -> usize {
             Err(e) => {
                 warn!(height = synced.block.header.height, error = %e, "a peer sent a block that does not verify");
                 ctx.metrics.dropped("invalid_block");
-                break;
+                return Applied { stored, bad: true };
             }
         };
         drop(reader);
@@ -290,5 +342,5 @@ fn apply(ctx: &NodeContext, blocks: Vec<SyncedBlock>) -> usize {
     } else {
         debug!("nothing synced");
     }
-    stored
+    Applied { stored, bad: false }
 }

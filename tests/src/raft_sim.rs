@@ -23,7 +23,12 @@ pub fn raft_factory(options: RaftOptions) -> EngineFactory<RaftEngine> {
             Some(n) => setup.validators[..n].to_vec(),
             None => setup.validators.clone(),
         };
-        let mut config = RaftConfig::new(setup.me, validators, options.params.clone(), setup.seed);
+        let mut config = RaftConfig::new(
+            setup.key.clone(),
+            validators,
+            options.params.clone(),
+            setup.seed,
+        );
         config.fault = options.fault;
         RaftEngine::new(config, setup.ledger.clone(), restored).map_err(|e| e.to_string())
     })

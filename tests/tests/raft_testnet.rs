@@ -177,12 +177,13 @@ struct Deaf;
 
 impl synod_node::net::Inbound for Deaf {
     fn consensus(&self, _: libp2p::PeerId, _: Vec<u8>) {}
-    fn gossip_txs(&self, _: libp2p::PeerId, _: Vec<u8>) {}
+    fn gossip_txs(&self, _: libp2p::PeerId, _: libp2p::gossipsub::MessageId, _: Vec<u8>) {}
     fn sync_request(&self, _: libp2p::PeerId, _: &[u8]) -> Vec<u8> {
         Vec::new()
     }
     fn peers_changed(&self, _: &[libp2p::PeerId]) {}
     fn send_failed(&self, _: libp2p::PeerId) {}
+    fn dropped(&self, _: &'static str) {}
 }
 
 fn dropped(metrics: &str, reason: &str) -> u64 {
@@ -239,17 +240,45 @@ fn edge_drops_forged_and_malformed_messages() {
     send(synod_node::envelope::seal(
         &outsider, &chain, &node_key, b"hello",
     ));
-    // Claims to come from validator 1 but is signed by the outsider.
-    let mut forged = synod_node::envelope::seal(&outsider, &chain, &node_key, b"vote for me");
-    forged[32..64].copy_from_slice(&impersonated.0);
-    send(forged);
+    // Claims to come from validator 1 over the outsider's connection: refused before any
+    // signature check.
+    let mut impersonating =
+        synod_node::envelope::seal(&outsider, &chain, &node_key, b"vote for me");
+    impersonating[32..64].copy_from_slice(&impersonated.0);
+    send(impersonating);
     // Not an envelope at all.
     send(vec![1, 2, 3]);
 
+    // Over a connection authenticated as validator 2 (its key, stolen from its home), an
+    // envelope whose signature was tampered with.
+    let insider = synod_chain::keyfile::read_key_file(&Home::new(net.home(2)).key_path()).unwrap();
+    let (insider_handle, insider_task) = runtime.block_on(async {
+        synod_node::net::start(
+            synod_node::net::NetSetup {
+                keypair: libp2p::identity::Keypair::ed25519_from_bytes(insider.seed()).unwrap(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
+                known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
+                tx_topic: "unused".into(),
+            },
+            Arc::new(Deaf),
+        )
+        .unwrap()
+    });
+    runtime.spawn(insider_task);
+    let mut tampered = synod_node::envelope::seal(&insider, &chain, &node_key, b"vote for me");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    insider_handle.send(synod_node::net::NetCommand::Consensus {
+        to: peer,
+        bytes: tampered,
+    });
+
     let mut client = net.client(target);
-    wait_for(Duration::from_secs(30), "the three drops counted", || {
+    wait_for(Duration::from_secs(30), "the four drops counted", || {
         let metrics = client.metrics().unwrap_or_default();
         dropped(&metrics, "not_a_validator") >= 1
+            && dropped(&metrics, "sender_mismatch") >= 1
             && dropped(&metrics, "forged") >= 1
             && dropped(&metrics, "malformed") >= 1
     });
@@ -264,6 +293,7 @@ fn edge_drops_forged_and_malformed_messages() {
         ids.iter().all(|id| is_committed(&mut client, id))
     });
     drop(handle);
+    drop(insider_handle);
 }
 
 /// Bad JSON-RPC requests get JSON-RPC errors with the right codes.

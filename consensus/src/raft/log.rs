@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 
+use synod_chain::keys::Signature;
+
 use super::messages::{ConfigChange, LogEntry};
 
 /// Entries `snapshot_index + 1 ..= last_index`, and the term of the snapshot's last entry.
@@ -9,16 +11,32 @@ use super::messages::{ConfigChange, LogEntry};
 pub struct RaftLog {
     snapshot_index: u64,
     snapshot_term: u64,
+    /// The leader's signature over the snapshot's last block.
+    snapshot_signature: Option<Signature>,
     entries: VecDeque<LogEntry>,
 }
 
 impl RaftLog {
     /// A log whose prefix up to `snapshot_index` is covered by a snapshot.
-    pub fn new(snapshot_index: u64, snapshot_term: u64) -> Self {
+    pub fn new(
+        snapshot_index: u64,
+        snapshot_term: u64,
+        snapshot_signature: Option<Signature>,
+    ) -> Self {
         RaftLog {
             snapshot_index,
             snapshot_term,
+            snapshot_signature,
             entries: VecDeque::new(),
+        }
+    }
+
+    /// The leader's signature over the block at `index`, if known.
+    pub fn signature_at(&self, index: u64) -> Option<Signature> {
+        if index == self.snapshot_index {
+            self.snapshot_signature
+        } else {
+            self.entry(index).map(|e| e.signature)
         }
     }
 
@@ -111,15 +129,17 @@ impl RaftLog {
         if index <= self.snapshot_index {
             return;
         }
+        let signature = self.signature_at(index);
         let drop = ((index - self.snapshot_index) as usize).min(self.entries.len());
         self.entries.drain(..drop);
         self.snapshot_index = index;
         self.snapshot_term = term;
+        self.snapshot_signature = signature;
     }
 
     /// Replaces the whole log with a snapshot point, keeping later entries only if the log agrees
     /// with the snapshot at its index.
-    pub fn reset_to_snapshot(&mut self, index: u64, term: u64) {
+    pub fn reset_to_snapshot(&mut self, index: u64, term: u64, signature: Option<Signature>) {
         if self.term_at(index) == Some(term) && index >= self.snapshot_index {
             self.compact_to(index, term);
         } else {
@@ -127,6 +147,7 @@ impl RaftLog {
             self.snapshot_index = index;
             self.snapshot_term = term;
         }
+        self.snapshot_signature = signature.or(self.snapshot_signature);
     }
 
     /// Membership changes in held entries up to `up_to`, in order.

@@ -2,7 +2,7 @@
 
 use synod_chain::ledger::BlockTemplate;
 
-use super::{ConfigChange, LogEntry, Progress, RaftEngine, RaftMessage, TRANSFER_TIMER};
+use super::{ConfigChange, Progress, RaftEngine, RaftMessage, TRANSFER_TIMER};
 use crate::engine::{Action, EngineEvent, Millis, NodeId, Role};
 
 impl RaftEngine {
@@ -116,11 +116,7 @@ impl RaftEngine {
             Ok(built) => built,
             Err(e) => return self.reject_command(format!("could not build a block: {e}"), out),
         };
-        let entry = LogEntry {
-            term: self.hard.term,
-            block: built.block,
-            change: Some(change),
-        };
+        let entry = self.signed_entry(built.block, Some(change));
         self.append_as_leader(now, entry, out);
     }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use synod_chain::hash::Hash;
+use synod_chain::keys::Signature;
 use synod_chain::{Block, SignedTransaction};
 
 use crate::engine::{Message, NodeId};
@@ -26,6 +27,8 @@ pub struct LogEntry {
     pub block: Block,
     /// A membership change taking effect when the entry is appended.
     pub change: Option<ConfigChange>,
+    /// The appending leader's signature over the block and term (the block's finality proof).
+    pub signature: Signature,
 }
 
 impl LogEntry {
@@ -46,6 +49,8 @@ pub struct SnapshotMeta {
     pub block: Hash,
     /// Membership as of `index`.
     pub members: Vec<NodeId>,
+    /// The leader's signature over the block at `index` (none for the genesis).
+    pub signature: Option<Signature>,
 }
 
 /// Where a follower's log diverges, so the leader can skip a whole term at once.

@@ -12,6 +12,7 @@ mod election;
 mod log;
 mod membership;
 pub mod messages;
+pub mod proof;
 mod proposal;
 mod replication;
 mod snapshot;
@@ -21,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use synod_chain::SignedTransaction;
 use synod_chain::hash::Hash;
+use synod_chain::keys::SecretKey;
 use synod_chain::ledger::Ledger;
 use synod_genesis::RaftParams;
 
@@ -68,6 +70,8 @@ const MAX_FORWARD_BURST: usize = 100_000;
 pub struct RaftConfig {
     /// This validator.
     pub me: NodeId,
+    /// Its key: a leader signs every block it appends (the block's finality proof).
+    pub key: SecretKey,
     /// The genesis validator set.
     pub validators: Vec<NodeId>,
     /// Timing and batching from the genesis file.
@@ -106,10 +110,11 @@ pub enum RaftFault {
 }
 
 impl RaftConfig {
-    /// A configuration with the default pool size.
-    pub fn new(me: NodeId, validators: Vec<NodeId>, params: RaftParams, seed: u64) -> Self {
+    /// A configuration for the validator holding `key`, with the default pool size.
+    pub fn new(key: SecretKey, validators: Vec<NodeId>, params: RaftParams, seed: u64) -> Self {
         RaftConfig {
-            me,
+            me: key.public(),
+            key,
             validators,
             params,
             seed,
@@ -184,6 +189,8 @@ struct IncomingSnapshot {
 /// The Raft engine.
 pub struct RaftEngine {
     me: NodeId,
+    key: SecretKey,
+    chain_id: String,
     params: RaftParams,
     rng: DetRng,
     hard: HardState,
@@ -221,16 +228,17 @@ impl RaftEngine {
         let persisted = storage::restore(&restored.engine_state)?;
         let chain: ChainState = restored.chain;
         let applied = chain.tip.height;
-        let (snapshot_index, snapshot_term, snapshot_members) = match &persisted.snapshot {
-            Some(meta) => (meta.index, meta.term, meta.members.clone()),
-            None => (0, 0, config.validators.clone()),
-        };
+        let (snapshot_index, snapshot_term, snapshot_members, snapshot_signature) =
+            match &persisted.snapshot {
+                Some(meta) => (meta.index, meta.term, meta.members.clone(), meta.signature),
+                None => (0, 0, config.validators.clone(), None),
+            };
         if snapshot_index > applied {
             return Err(RaftStateError::Inconsistent(format!(
                 "snapshot at {snapshot_index} is ahead of the chain tip {applied}"
             )));
         }
-        let mut log = RaftLog::new(snapshot_index, snapshot_term);
+        let mut log = RaftLog::new(snapshot_index, snapshot_term, snapshot_signature);
         for entry in persisted.entries {
             if entry.index() <= snapshot_index {
                 continue;
@@ -259,6 +267,8 @@ impl RaftEngine {
         }
         let mut engine = RaftEngine {
             me: config.me,
+            chain_id: ledger.rules().chain_id.clone(),
+            key: config.key,
             params: config.params,
             rng: DetRng::new(config.seed),
             hard: persisted.hard,
@@ -426,6 +436,21 @@ impl RaftEngine {
             LeaderContact::Halted
         } else {
             LeaderContact::Accepted
+        }
+    }
+
+    /// A log entry of the current term for `block`, signed by this (leading) node.
+    pub(super) fn signed_entry(
+        &self,
+        block: synod_chain::Block,
+        change: Option<ConfigChange>,
+    ) -> LogEntry {
+        let signature = proof::sign_block(&self.key, &self.chain_id, &block.hash(), self.hard.term);
+        LogEntry {
+            term: self.hard.term,
+            block,
+            change,
+            signature,
         }
     }
 

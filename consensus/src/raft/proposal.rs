@@ -170,11 +170,7 @@ impl RaftEngine {
         }
         let ids = built.block.tx_ids();
         self.pool.remove(&ids);
-        let entry = LogEntry {
-            term: self.hard.term,
-            block: built.block,
-            change: None,
-        };
+        let entry = self.signed_entry(built.block, None);
         self.append_as_leader(now, entry, out);
     }
 

@@ -1,26 +1,18 @@
 //! Log replication: pipelined appends with fast back-off on conflict, the commit rule, applying
 //! committed blocks, and log compaction behind a snapshot.
 
-use serde::{Deserialize, Serialize};
 use synod_chain::Finality;
 use synod_chain::codec;
 use synod_chain::store::EngineWrite;
 
 use super::messages::Conflict;
+use super::proof::RaftCommitProof;
 use super::storage;
 use super::{
     HEARTBEAT_TIMER, LeaderContact, LogEntry, MAX_APPEND_BYTES, MAX_APPEND_ENTRIES,
     MAX_INFLIGHT_APPENDS, RaftEngine, RaftMessage, SnapshotMeta,
 };
 use crate::engine::{Action, CommittedBlock, EngineEvent, Millis, NodeId, Role};
-
-/// The finality proof Raft stores with each block: the term of the entry. (Crash-fault finality
-/// rests on trusting the majority that stored it; there is nothing for an outsider to verify.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RaftCommitProof {
-    /// Term of the log entry holding the block.
-    pub term: u64,
-}
 
 impl RaftEngine {
     /// Sends the next append (or snapshot) to `peer`, pipelining up to a window of appends.
@@ -257,7 +249,10 @@ impl RaftEngine {
             out.push(Action::Commit(Box::new(CommittedBlock {
                 block: entry.block,
                 changes,
-                proof: codec::encode(&RaftCommitProof { term: entry.term }),
+                proof: codec::encode(&RaftCommitProof {
+                    term: entry.term,
+                    signature: entry.signature,
+                }),
                 finality: Finality::Final,
                 persist: Vec::new(),
                 // Committed entries stay in the durable log (on a majority) until compacted
@@ -309,6 +304,7 @@ impl RaftEngine {
             term,
             block: entry.block.hash(),
             members: self.members_at(upto),
+            signature: Some(entry.signature),
         };
         self.snapshot_members = meta.members.clone();
         self.log.compact_to(upto, term);

@@ -46,6 +46,7 @@ impl RaftEngine {
                 term,
                 block: self.execution.tip_hash(),
                 members: self.members_at(applied),
+                signature: self.log.signature_at(applied),
             };
             let data = codec::encode(&SnapshotData {
                 header: *self.execution.tip(),
@@ -222,7 +223,8 @@ impl RaftEngine {
         data: SnapshotData,
         out: &mut Vec<Action<RaftMessage>>,
     ) {
-        self.log.reset_to_snapshot(meta.index, meta.term);
+        self.log
+            .reset_to_snapshot(meta.index, meta.term, meta.signature);
         let drop_all = self.log.last_index() == meta.index;
         self.snapshot_members = meta.members.clone();
         self.commit_index = self.commit_index.max(meta.index);
@@ -234,7 +236,15 @@ impl RaftEngine {
         out.push(Action::InstallSnapshot(Box::new(ChainSnapshot {
             header: data.header,
             accounts: self.execution.accounts().clone(),
-            proof: codec::encode(&super::replication::RaftCommitProof { term: meta.term }),
+            proof: meta
+                .signature
+                .map(|signature| {
+                    codec::encode(&super::proof::RaftCommitProof {
+                        term: meta.term,
+                        signature,
+                    })
+                })
+                .unwrap_or_default(),
             persist: storage::write_snapshot(&meta, drop_all),
         })));
         out.push(Action::Event(EngineEvent::Snapshot {

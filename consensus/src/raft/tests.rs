@@ -8,7 +8,7 @@ pub(crate) fn factory(params: RaftParams) -> EngineFactory<RaftEngine> {
     Box::new(move |setup, restored| {
         RaftEngine::new(
             RaftConfig::new(
-                setup.me,
+                setup.key.clone(),
                 setup.validators.clone(),
                 params.clone(),
                 setup.seed,

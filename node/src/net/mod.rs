@@ -1,13 +1,19 @@
 //! The network task: owns the libp2p swarm, sends consensus envelopes and sync requests, gossips
 //! transaction batches, re-dials known peers, and hands everything inbound to an [`Inbound`].
+//!
+//! Everything a stranger can make it do is bounded: connections (total, per peer, pending),
+//! sync requests and gossip messages per peer and second ([`rate`]), the commands queued for it,
+//! and the blocking work it starts. Gossip is relayed only after the node checked it. A peer that
+//! sends bad data can be banned for a while.
 
 pub mod behaviour;
 pub mod codec;
+pub mod rate;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
@@ -26,14 +32,17 @@ use behaviour::{SynodBehaviourEvent, build_swarm};
 pub trait Inbound: Send + Sync + 'static {
     /// A consensus envelope from `from`.
     fn consensus(&self, from: PeerId, bytes: Vec<u8>);
-    /// A gossiped transaction batch, first relayed to us by `from`.
-    fn gossip_txs(&self, from: PeerId, bytes: Vec<u8>);
+    /// A gossiped transaction batch, first relayed to us by `from`. The inbound must answer with
+    /// [`NetCommand::GossipVerdict`] for `id` (gossipsub relays nothing before).
+    fn gossip_txs(&self, from: PeerId, id: gossipsub::MessageId, bytes: Vec<u8>);
     /// A sync request; returns the response bytes.
     fn sync_request(&self, from: PeerId, bytes: &[u8]) -> Vec<u8>;
     /// The set of connected peers changed.
     fn peers_changed(&self, connected: &[PeerId]);
     /// An outbound consensus message could not be delivered.
     fn send_failed(&self, to: PeerId);
+    /// The network dropped something inbound, for `reason` (counted in the metrics).
+    fn dropped(&self, reason: &'static str);
 }
 
 /// Requests to the network task.
@@ -47,6 +56,23 @@ pub enum NetCommand {
     },
     /// Gossip a transaction batch.
     GossipTxs(Vec<u8>),
+    /// Whether a gossiped message checked out: `Accept` relays it, `Reject` also scores its
+    /// source down, `Ignore` just drops it.
+    GossipVerdict {
+        /// The message.
+        id: gossipsub::MessageId,
+        /// The peer it came from.
+        source: PeerId,
+        /// The verdict.
+        verdict: gossipsub::MessageAcceptance,
+    },
+    /// Disconnect `peer` and refuse it for `duration` (it served bad data or flooded us).
+    Ban {
+        /// The peer.
+        peer: PeerId,
+        /// For how long.
+        duration: Duration,
+    },
     /// Ask `to` for blocks.
     Sync {
         /// The peer asked.
@@ -72,16 +98,26 @@ pub struct NetSetup {
     pub tx_topic: String,
 }
 
+/// Commands queued for the network task before senders see it full.
+const COMMAND_QUEUE: usize = 65_536;
+/// Sync requests served at once (each reads the store on a blocking thread).
+const MAX_SYNC_SERVING: usize = 4;
+/// Sync requests a peer may make per second (and in a burst).
+const SYNC_RATE: (f64, f64) = (20.0, 40.0);
+/// Gossip messages a peer may relay to us per second (and in a burst).
+const GOSSIP_RATE: (f64, f64) = (200.0, 400.0);
+
 /// A cloneable handle for sending commands to the network task.
 #[derive(Clone)]
 pub struct NetworkHandle {
-    commands: mpsc::UnboundedSender<NetCommand>,
+    commands: mpsc::Sender<NetCommand>,
 }
 
 impl NetworkHandle {
-    /// Sends a command (dropped if the network task has stopped).
-    pub fn send(&self, command: NetCommand) {
-        let _ = self.commands.send(command);
+    /// Queues a command; false if the network task is that far behind (the command is dropped:
+    /// consensus protocols resend, gossip is best effort) or has stopped.
+    pub fn send(&self, command: NetCommand) -> bool {
+        self.commands.try_send(command).is_ok()
     }
 }
 
@@ -119,7 +155,8 @@ pub fn start(
     setup: NetSetup,
     inbound: Arc<dyn Inbound>,
 ) -> Result<(NetworkHandle, impl std::future::Future<Output = ()>), NodeError> {
-    let mut swarm = build_swarm(setup.keypair)?;
+    let topic = IdentTopic::new(setup.tx_topic.clone());
+    let mut swarm = build_swarm(setup.keypair, &topic.hash())?;
     // Catch a taken port before libp2p reports it asynchronously.
     drop(crate::listen::bind("p2p", setup.listen)?);
     swarm
@@ -129,7 +166,6 @@ pub fn start(
             addr: setup.listen.to_string(),
             reason: e.to_string(),
         })?;
-    let topic = IdentTopic::new(setup.tx_topic.clone());
     swarm
         .behaviour_mut()
         .gossipsub
@@ -138,7 +174,7 @@ pub fn start(
     for (peer, addr) in &setup.known {
         swarm.add_peer_address(*peer, addr.clone());
     }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let task = NetworkTask {
         swarm,
         topic,
@@ -148,6 +184,10 @@ pub fn start(
         connected: HashSet::new(),
         sync_pending: HashMap::new(),
         queued_gossip: VecDeque::new(),
+        sync_rate: rate::PerPeer::new(SYNC_RATE.0, SYNC_RATE.1),
+        gossip_rate: rate::PerPeer::new(GOSSIP_RATE.0, GOSSIP_RATE.1),
+        sync_serving: Arc::new(tokio::sync::Semaphore::new(MAX_SYNC_SERVING)),
+        bans: BTreeMap::new(),
     };
     Ok((NetworkHandle { commands: tx }, task.run(rx)))
 }
@@ -161,13 +201,18 @@ struct NetworkTask {
     connected: HashSet<PeerId>,
     sync_pending: HashMap<OutboundRequestId, oneshot::Sender<Option<Vec<u8>>>>,
     queued_gossip: VecDeque<Vec<u8>>,
+    sync_rate: rate::PerPeer,
+    gossip_rate: rate::PerPeer,
+    sync_serving: Arc<tokio::sync::Semaphore>,
+    /// Banned peers, by when their ban ends.
+    bans: BTreeMap<Instant, Vec<PeerId>>,
 }
 
 type SyncAnswer = (request_response::ResponseChannel<Vec<u8>>, Vec<u8>);
 
 impl NetworkTask {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<NetCommand>) {
-        let (answers_tx, mut answers) = mpsc::unbounded_channel::<SyncAnswer>();
+    async fn run(mut self, mut commands: mpsc::Receiver<NetCommand>) {
+        let (answers_tx, mut answers) = mpsc::channel::<SyncAnswer>(MAX_SYNC_SERVING * 4);
         let mut redial = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
@@ -180,8 +225,11 @@ impl NetworkTask {
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, bytes);
                 }
                 _ = redial.tick() => {
+                    self.lift_bans();
                     self.redial();
                     self.flush_gossip();
+                    self.sync_rate.forget_idle();
+                    self.gossip_rate.forget_idle();
                 }
             }
         }
@@ -211,8 +259,39 @@ impl NetworkTask {
         }
     }
 
+    fn lift_bans(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.bans.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for peer in entry.remove() {
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                info!(%peer, "ban lifted");
+            }
+        }
+    }
+
     fn on_command(&mut self, command: NetCommand) {
         match command {
+            NetCommand::GossipVerdict {
+                id,
+                source,
+                verdict,
+            } => {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, verdict);
+            }
+            NetCommand::Ban { peer, duration } => {
+                warn!(%peer, seconds = duration.as_secs(), "banning a peer");
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+                self.bans
+                    .entry(Instant::now() + duration)
+                    .or_default()
+                    .push(peer);
+            }
             NetCommand::Consensus { to, bytes } => {
                 let addresses = self.known.get(&to).cloned().into_iter().collect();
                 self.swarm
@@ -263,7 +342,7 @@ impl NetworkTask {
     fn on_event(
         &mut self,
         event: SwarmEvent<SynodBehaviourEvent>,
-        answers: &mpsc::UnboundedSender<SyncAnswer>,
+        answers: &mpsc::Sender<SyncAnswer>,
     ) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
@@ -283,9 +362,24 @@ impl NetworkTask {
             SwarmEvent::Behaviour(SynodBehaviourEvent::Gossipsub(event)) => match event {
                 gossipsub::Event::Message {
                     propagation_source,
+                    message_id,
                     message,
-                    ..
-                } => self.inbound.gossip_txs(propagation_source, message.data),
+                } => {
+                    if self.gossip_rate.allow(propagation_source) {
+                        self.inbound
+                            .gossip_txs(propagation_source, message_id, message.data);
+                    } else {
+                        self.inbound.dropped("gossip_rate");
+                        self.swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .report_message_validation_result(
+                                &message_id,
+                                &propagation_source,
+                                gossipsub::MessageAcceptance::Ignore,
+                            );
+                    }
+                }
                 gossipsub::Event::Subscribed { .. } => self.flush_gossip(),
                 gossipsub::Event::SlowPeer {
                     peer_id,
@@ -324,11 +418,27 @@ impl NetworkTask {
                         },
                     ..
                 } => {
+                    // Over its rate, or with every server busy: an empty answer, at once.
+                    let permit = self
+                        .sync_rate
+                        .allow(peer)
+                        .then(|| self.sync_serving.clone().try_acquire_owned().ok())
+                        .flatten();
+                    let Some(permit) = permit else {
+                        self.inbound.dropped("sync_busy");
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, Vec::new());
+                        return;
+                    };
                     let inbound = self.inbound.clone();
                     let answers = answers.clone();
                     tokio::task::spawn_blocking(move || {
                         let response = inbound.sync_request(peer, &request);
-                        let _ = answers.send((channel, response));
+                        let _ = answers.blocking_send((channel, response));
+                        drop(permit);
                     });
                 }
                 request_response::Event::Message {

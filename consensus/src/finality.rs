@@ -1,0 +1,121 @@
+//! Checking a committed block's finality proof from outside the engine that made it: what an
+//! observer (or `synod block verify`) does before it trusts a block a peer served. Each engine's
+//! proof says something different: Raft, that a validator leading that term signed the block;
+//! proof of work, that the header carries the work its bits claim.
+
+use synod_chain::BlockHeader;
+use synod_chain::target::Target;
+use synod_genesis::EngineConfig;
+
+use crate::engine::NodeId;
+use crate::raft::proof::{RaftProofError, verify_raft_proof};
+
+/// Why a block's finality proof does not check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FinalityError {
+    /// A Raft proof that does not check.
+    #[error(transparent)]
+    Raft(#[from] RaftProofError),
+    /// A proof-of-work header whose hash does not meet its own target.
+    #[error("the block's hash does not meet the target its bits {bits:08x} declare")]
+    InsufficientWork {
+        /// The header's bits.
+        bits: u32,
+    },
+    /// A proof-of-work header with unusable bits.
+    #[error("the block's bits are not a target: {0}")]
+    BadBits(String),
+    /// This build cannot check proofs of the chain's engine.
+    #[error("proofs of the {0} engine cannot be checked by this build")]
+    Unsupported(&'static str),
+}
+
+/// Checks `proof` for `header` on a chain run by `engine` with `validators` (genesis order).
+pub fn verify_finality(
+    engine: &EngineConfig,
+    chain_id: &str,
+    validators: &[NodeId],
+    header: &BlockHeader,
+    proof: &[u8],
+) -> Result<(), FinalityError> {
+    match engine {
+        EngineConfig::Raft(_) => {
+            verify_raft_proof(chain_id, validators, header, proof)?;
+            Ok(())
+        }
+        EngineConfig::Pow(_) => {
+            let target = Target::from_compact(header.seal.bits)
+                .map_err(|e| FinalityError::BadBits(e.to_string()))?;
+            if target.is_met_by(&header.hash()) {
+                Ok(())
+            } else {
+                Err(FinalityError::InsufficientWork {
+                    bits: header.seal.bits,
+                })
+            }
+        }
+        EngineConfig::Pbft(_) => Err(FinalityError::Unsupported("pbft")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::proof::{RaftCommitProof, sign_block};
+    use synod_chain::codec;
+    use synod_chain::fixtures::Fixture;
+    use synod_genesis::RaftParams;
+
+    #[test]
+    fn a_raft_block_checks_only_with_its_leaders_signature() {
+        let fx = Fixture::new("finality", 3, 100, 0);
+        let leader = &fx.keys[0];
+        let validators = vec![leader.public(), fx.keys[1].public()];
+        let mut header = fx.genesis.block.header;
+        header.proposer = leader.public();
+        header.seal.round = 7;
+        let engine = EngineConfig::Raft(RaftParams::default());
+        let proof = |key: &synod_chain::SecretKey, term| {
+            codec::encode(&RaftCommitProof {
+                term,
+                signature: sign_block(key, "finality", &header.hash(), term),
+            })
+        };
+        assert_eq!(
+            verify_finality(&engine, "finality", &validators, &header, &proof(leader, 7)),
+            Ok(())
+        );
+        // Another chain, another term, another signer, a stranger proposer, garbage.
+        assert!(
+            verify_finality(&engine, "other", &validators, &header, &proof(leader, 7)).is_err()
+        );
+        assert!(matches!(
+            verify_finality(&engine, "finality", &validators, &header, &proof(leader, 6)),
+            Err(FinalityError::Raft(RaftProofError::WrongTerm { .. }))
+        ));
+        assert!(matches!(
+            verify_finality(
+                &engine,
+                "finality",
+                &validators,
+                &header,
+                &proof(&fx.keys[1], 7)
+            ),
+            Err(FinalityError::Raft(RaftProofError::BadSignature(_)))
+        ));
+        assert!(matches!(
+            verify_finality(
+                &engine,
+                "finality",
+                &validators[1..],
+                &header,
+                &proof(leader, 7)
+            ),
+            Err(FinalityError::Raft(RaftProofError::NotAValidator(_)))
+        ));
+        assert!(matches!(
+            verify_finality(&engine, "finality", &validators, &header, b"junk"),
+            Err(FinalityError::Raft(RaftProofError::Malformed(_)))
+        ));
+    }
+}
