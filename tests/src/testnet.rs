@@ -210,6 +210,50 @@ impl Drop for Testnet {
     }
 }
 
+/// A port the OS just handed out (free a moment ago).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("the OS hands out a port")
+}
+
+/// Writes an observer's home for `net`'s chain in `net.dir/<name>`, dialing `peers`, with a fresh
+/// key. Returns the home and its RPC address.
+pub fn observer_home(net: &Testnet, name: &str, peers: Vec<String>) -> (Home, String) {
+    let home = Home::new(net.dir.join(name));
+    std::fs::create_dir_all(&home.dir).expect("the observer's folder");
+    std::fs::copy(net.dir.join("genesis.json"), home.genesis_path()).expect("the genesis");
+    synod_chain::keyfile::write_key_file(&home.key_path(), &synod_chain::SecretKey::generate())
+        .expect("the observer's key");
+    let rpc = format!("127.0.0.1:{}", free_port());
+    home.save_config(&synod_genesis::NodeConfig {
+        moniker: name.into(),
+        listen: format!("127.0.0.1:{}", free_port()),
+        rpc: rpc.clone(),
+        peers,
+        data_dir: "data".into(),
+        log_level: "info".into(),
+        role: synod_genesis::NodeRole::Observer,
+        rpc_token: None,
+        min_fee: 1,
+    })
+    .expect("the observer's config");
+    (home, rpc)
+}
+
+/// Starts `synod node --home <home>`; the process is killed when the guard drops.
+pub fn start_node(home: &Home) -> crate::ChildGuard {
+    let child = Command::new(synod_bin())
+        .args(["node", "--home"])
+        .arg(&home.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting synod node");
+    crate::ChildGuard(child)
+}
+
 /// The last `lines` lines of `text`.
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();

@@ -21,7 +21,7 @@ use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, is_committed, submit, transfers,
     wait_converged,
 };
-use synod_tests::testnet::{Testnet, synod_bin, wait_for};
+use synod_tests::testnet::{Testnet, observer_home, start_node, synod_bin, wait_for};
 
 fn commit_everywhere(validators: usize) {
     let net = Testnet::init("raft", validators, validators, &[]);
@@ -433,50 +433,20 @@ fn bad_homes_refuse_to_start_with_a_clear_message() {
     assert!(err.contains("dev key"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A node outside the validator set, configured as an observer, follows the chain by syncing
 /// and verifying blocks; it never votes.
 #[test]
 fn observer_follows_the_chain() {
     let net = Testnet::init("raft", 3, 1, &[]);
     net.up();
-    let home = Home::new(net.dir.join("observer"));
-    std::fs::create_dir_all(&home.dir).unwrap();
-    std::fs::copy(net.dir.join("genesis.json"), home.genesis_path()).unwrap();
-    synod_chain::keyfile::write_key_file(&home.key_path(), &SecretKey::generate()).unwrap();
-    let rpc = format!("127.0.0.1:{}", free_port());
-    home.save_config(&synod_genesis::NodeConfig {
-        moniker: "observer".into(),
-        listen: format!("127.0.0.1:{}", free_port()),
-        rpc: rpc.clone(),
-        peers: net
-            .manifest
-            .nodes
-            .iter()
-            .map(|n| n.listen.clone())
-            .collect(),
-        data_dir: "data".into(),
-        log_level: "info".into(),
-        role: synod_genesis::NodeRole::Observer,
-        rpc_token: None,
-        min_fee: 1,
-    })
-    .unwrap();
-    let child = Command::new(synod_bin())
-        .args(["node", "--home"])
-        .arg(&home.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _observer = synod_tests::ChildGuard(child);
+    let peers = net
+        .manifest
+        .nodes
+        .iter()
+        .map(|n| n.listen.clone())
+        .collect();
+    let (home, rpc) = observer_home(&net, "observer", peers);
+    let _observer = start_node(&home);
 
     let keys = account_keys(&net);
     let ids = submit(

@@ -1,0 +1,204 @@
+//! The edge against strangers, on real processes: an observer served a forged block by a peer
+//! holding a validator's identity refuses it and bans the peer; a stranger flooding a validator
+//! with connections and with oversized, unsigned and forged envelopes gets nowhere while the
+//! chain keeps committing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use synod_chain::codec;
+use synod_chain::keyfile::read_key_file;
+use synod_chain::keys::SecretKey;
+use synod_chain::ledger::{BlockTemplate, Ledger};
+use synod_chain::{Block, Seal};
+use synod_consensus::raft::proof::{RaftCommitProof, sign_block};
+use synod_genesis::{Genesis, Home};
+use synod_node::net::{Inbound, NetCommand, NetSetup, peer_id_of, start, to_multiaddr};
+use synod_node::sync::{SyncResponse, SyncedBlock};
+use synod_tests::chain_audit::{account_keys, chain_id, is_committed, submit, transfers};
+use synod_tests::testnet::{Testnet, free_port, observer_home, start_node, wait_for};
+
+/// A peer that answers every sync request with the same (forged) blocks and ignores the rest.
+struct Liar {
+    response: Vec<u8>,
+}
+
+impl Inbound for Liar {
+    fn consensus(&self, _: libp2p::PeerId, _: Vec<u8>) {}
+    fn gossip_txs(&self, _: libp2p::PeerId, _: libp2p::gossipsub::MessageId, _: Vec<u8>) {}
+    fn sync_request(&self, _: libp2p::PeerId, _: &[u8]) -> Vec<u8> {
+        self.response.clone()
+    }
+    fn peers_changed(&self, _: &[libp2p::PeerId]) {}
+    fn send_failed(&self, _: libp2p::PeerId) {}
+    fn dropped(&self, _: &'static str) {}
+}
+
+fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A peer with validator 1's identity (its key taken from its home) serves an observer a block
+/// at height 1 whose Raft proof is signed by someone else: the observer stores nothing, counts
+/// the bad proof, and bans the peer.
+#[test]
+fn a_forged_raft_block_served_to_an_observer_is_refused_and_the_peer_banned() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    // No validator runs: the liar is the only peer the observer can reach.
+    let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).unwrap();
+    let state = genesis.state();
+    let impersonated = read_key_file(&Home::new(net.home(1)).key_path()).unwrap();
+    let built = Ledger::new(genesis.ledger_rules())
+        .build_block(
+            &state.accounts,
+            &state.block.header,
+            &BlockTemplate {
+                proposer: impersonated.public(),
+                timestamp_ms: state.block.header.timestamp_ms + 1,
+                seal: Seal {
+                    round: 1,
+                    bits: 0,
+                    nonce: 0,
+                },
+                max_txs: 0,
+            },
+            Vec::new(),
+        )
+        .unwrap();
+    let forger = SecretKey::generate();
+    let proof = codec::encode(&RaftCommitProof {
+        term: 1,
+        signature: sign_block(&forger, &genesis.chain_id, &built.block.hash(), 1),
+    });
+    let response = codec::encode(&SyncResponse {
+        tip: 1,
+        blocks: vec![SyncedBlock {
+            block: Block::clone(&built.block),
+            proof,
+        }],
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let liar_addr = format!("127.0.0.1:{}", free_port());
+    let (_handle, task) = runtime.block_on(async {
+        start(
+            NetSetup {
+                keypair: libp2p::identity::Keypair::ed25519_from_bytes(impersonated.seed())
+                    .unwrap(),
+                listen: liar_addr.parse().unwrap(),
+                dial: Vec::new(),
+                known: Default::default(),
+                tx_topic: "unused".into(),
+            },
+            Arc::new(Liar { response }),
+        )
+        .unwrap()
+    });
+    runtime.spawn(task);
+
+    let (home, rpc) = observer_home(&net, "observer", vec![liar_addr]);
+    let _observer = start_node(&home);
+    let mut client =
+        synod_node::rpc::client::RpcClient::new(&rpc).with_timeout(Duration::from_secs(5));
+    wait_for(Duration::from_secs(30), "the bad proof is counted", || {
+        let metrics = client.metrics().unwrap_or_default();
+        metric(
+            &metrics,
+            "synod_messages_dropped_total{reason=\"bad_proof\"}",
+        ) >= 1
+    });
+    wait_for(Duration::from_secs(30), "the liar is cut off", || {
+        client
+            .call("status", serde_json::json!({}))
+            .is_ok_and(|s| s["peers"] == 0)
+    });
+    let status = client.call("status", serde_json::json!({})).unwrap();
+    assert_eq!(status["height"], 0, "the forged block was not stored");
+}
+
+/// A stranger opens many connections and sends a validator oversized, unsigned and forged
+/// envelopes and sync requests far beyond its rate: every one is dropped at the edge, counted,
+/// and the testnet keeps committing.
+#[test]
+fn a_strangers_flood_is_dropped_at_the_edge_and_the_chain_goes_on() {
+    let net = Testnet::init("raft", 3, 2, &[]);
+    net.up();
+    let target = 0;
+    let node = &net.manifest.nodes[target];
+    let genesis = Genesis::load(&Home::new(net.home(target)).genesis_path()).unwrap();
+    let node_key = genesis.validators[target].public_key;
+    let peer = peer_id_of(&node_key).unwrap();
+    let chain = genesis.hash();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Many strangers at once: more than the pending-connection cap.
+    let mut handles = Vec::new();
+    for _ in 0..48 {
+        let stranger = SecretKey::generate();
+        let (handle, task) = runtime.block_on(async {
+            start(
+                NetSetup {
+                    keypair: libp2p::identity::Keypair::ed25519_from_bytes(stranger.seed())
+                        .unwrap(),
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    dial: vec![to_multiaddr(&node.listen).unwrap()],
+                    known: [(peer, to_multiaddr(&node.listen).unwrap())].into(),
+                    tx_topic: "unused".into(),
+                },
+                Arc::new(Liar {
+                    response: Vec::new(),
+                }),
+            )
+            .unwrap()
+        });
+        runtime.spawn(task);
+        handles.push((stranger, handle));
+    }
+    let (stranger, flooder) = &handles[0];
+    for i in 0..2_000u32 {
+        let bytes = match i % 3 {
+            // Signed by the stranger: not a validator.
+            0 => synod_node::envelope::seal(stranger, &chain, &node_key, &i.to_le_bytes()),
+            // Not an envelope.
+            1 => i.to_le_bytes().to_vec(),
+            // Far larger than any message (the codec refuses it before reading it all).
+            _ => vec![0u8; 17 << 20],
+        };
+        flooder.send(NetCommand::Consensus { to: peer, bytes });
+        let (reply, _) = tokio::sync::oneshot::channel();
+        flooder.send(NetCommand::Sync {
+            to: peer,
+            bytes: vec![0xff; 64],
+            reply,
+        });
+    }
+    let keys = account_keys(&net);
+    let mut client = net.client(target);
+    let ids = submit(
+        &mut client,
+        &transfers(&chain_id(&net), &keys[0], &keys[1], 0, 20),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(60), "commits during the flood", || {
+        ids.iter().all(|id| is_committed(&mut client, id))
+    });
+    let metrics = client.metrics().unwrap();
+    let drops = |reason: &str| {
+        metric(
+            &metrics,
+            &format!("synod_messages_dropped_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert!(drops("not_a_validator") >= 1, "{metrics}");
+    assert!(drops("malformed") >= 1, "{metrics}");
+    assert!(
+        drops("sync_busy") + drops("malformed_sync") >= 1,
+        "sync floods are limited: {metrics}"
+    );
+    assert_eq!(client.health().unwrap(), "ok");
+    drop(handles);
+}
