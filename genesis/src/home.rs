@@ -83,6 +83,14 @@ fn default_log_level() -> String {
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 impl NodeConfig {
+    /// Parses and checks the text of a `config.toml`.
+    pub fn parse(text: &str) -> Result<NodeConfig, GenesisError> {
+        let config: NodeConfig =
+            toml::from_str(text).map_err(|e| GenesisError::Home(format!("{CONFIG_FILE}: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks the addresses.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let bad =
@@ -184,10 +192,14 @@ impl Home {
             )));
         }
         let text = std::fs::read_to_string(&path).map_err(io)?;
-        let config: NodeConfig = toml::from_str(&text)
-            .map_err(|e| GenesisError::Home(format!("{}: {e}", path.display())))?;
-        config.validate()?;
-        Ok(config)
+        NodeConfig::parse(&text).map_err(|e| match e {
+            GenesisError::Home(message) => GenesisError::Home(format!(
+                "{}{}",
+                path.display(),
+                message.trim_start_matches(CONFIG_FILE)
+            )),
+            other => other,
+        })
     }
 
     /// Writes `config.toml`.

@@ -29,5 +29,6 @@ impl Drop for ChildGuard {
 }
 
 pub mod chain_audit;
+pub mod decoders;
 pub mod raft_sim;
 pub mod testnet;

@@ -58,7 +58,13 @@ fn read_records(path: &Path) -> io::Result<(Vec<SignedTransaction>, u64, u64)> {
         Err(e) => return Err(e),
     };
     let total = file.metadata()?.len();
-    let mut reader = BufReader::new(file);
+    let (txs, good) = decode_records(BufReader::new(file));
+    Ok((txs, good, total))
+}
+
+/// Decodes records from `reader` until the end or the first bad one: the transactions and the
+/// length of the good prefix. (Public so the fuzzers can feed it arbitrary bytes.)
+pub fn decode_records(mut reader: impl Read) -> (Vec<SignedTransaction>, u64) {
     let mut txs = Vec::new();
     let mut good = 0u64;
     while txs.len() < MAX_RECORDS {
@@ -84,7 +90,7 @@ fn read_records(path: &Path) -> io::Result<(Vec<SignedTransaction>, u64, u64)> {
         txs.push(tx);
         good += 4 + len as u64 + 4;
     }
-    Ok((txs, good, total))
+    (txs, good)
 }
 
 fn sync_folder(path: &Path) -> io::Result<()> {

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod guard;
 pub mod methods;
+pub mod request;
 
 use std::sync::Arc;
 
@@ -107,54 +108,21 @@ fn reply(id: Value, result: Result<Value, RpcError>) -> Value {
     }
 }
 
-/// Handles one call object; `None` for a notification (no id). Admin methods run only when the
+/// Runs one parsed call; `None` for a notification (no id). Admin methods run only when the
 /// request is `authorized`.
-async fn one(ctx: &Arc<NodeContext>, call: Value, authorized: bool) -> Option<Value> {
-    let Value::Object(call) = call else {
-        return Some(reply(
-            Value::Null,
-            Err(RpcError::invalid_request("expected an object")),
-        ));
+async fn one(ctx: &Arc<NodeContext>, call: request::Parsed, authorized: bool) -> Option<Value> {
+    let call = match call {
+        Ok(call) => call,
+        Err((id, error)) => return Some(reply(id, Err(error))),
     };
-    let id = call.get("id").cloned();
-    let id_valid = matches!(
-        id,
-        None | Some(Value::Null | Value::Number(_) | Value::String(_))
-    );
-    if call.get("jsonrpc") != Some(&json!("2.0")) || !id_valid {
-        return Some(reply(
-            id.filter(|_| id_valid).unwrap_or(Value::Null),
-            Err(RpcError::invalid_request(
-                "expected \"jsonrpc\": \"2.0\" and a string or number id",
-            )),
-        ));
-    }
-    let Some(method) = call.get("method").and_then(Value::as_str) else {
-        return Some(reply(
-            id.unwrap_or(Value::Null),
-            Err(RpcError::invalid_request("missing method")),
-        ));
-    };
-    let params = match call.get("params") {
-        None | Some(Value::Null) => json!({}),
-        Some(p @ Value::Object(_)) => p.clone(),
-        Some(_) => {
-            return Some(reply(
-                id.unwrap_or(Value::Null),
-                Err(RpcError::invalid_params(
-                    "params must be an object of named parameters",
-                )),
-            ));
-        }
-    };
-    let result = if guard::is_admin(method) && !authorized {
+    let result = if guard::is_admin(&call.method) && !authorized {
         Err(RpcError::unauthorized(
-            Refused::Unauthorized(method.to_string()).to_string(),
+            Refused::Unauthorized(call.method.clone()).to_string(),
         ))
     } else {
-        methods::call(ctx, method, &params).await
+        methods::call(ctx, &call.method, &call.params).await
     };
-    id.map(|id| reply(id, result))
+    call.id.map(|id| reply(id, result))
 }
 
 /// The state every request handler sees.
@@ -179,17 +147,12 @@ async fn rpc(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Respons
     }
     let authorized = api.guard.is_authorized(&headers);
     let ctx = api.ctx;
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return axum::Json(reply(Value::Null, Err(RpcError::parse(e)))).into_response(),
+    let request = match request::parse_body(&body) {
+        Ok(request) => request,
+        Err(e) => return axum::Json(reply(Value::Null, Err(e))).into_response(),
     };
-    match value {
-        Value::Array(calls) => {
-            if calls.is_empty() || calls.len() > MAX_BATCH_CALLS {
-                let detail = format!("a batch holds 1 to {MAX_BATCH_CALLS} calls");
-                return axum::Json(reply(Value::Null, Err(RpcError::invalid_request(detail))))
-                    .into_response();
-            }
+    match request {
+        request::Request::Batch(calls) => {
             let mut out = Vec::with_capacity(calls.len());
             for call in calls {
                 if let Some(r) = one(&ctx, call, authorized).await {
@@ -202,7 +165,7 @@ async fn rpc(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Respons
                 axum::Json(Value::Array(out)).into_response()
             }
         }
-        call => match one(&ctx, call, authorized).await {
+        request::Request::Single(call) => match one(&ctx, call, authorized).await {
             Some(r) if r["error"]["code"] == -32001 => {
                 (StatusCode::UNAUTHORIZED, axum::Json(r)).into_response()
             }
