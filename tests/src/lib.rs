@@ -28,6 +28,45 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A background thread that is told to stop (its flag set) and joined when this is dropped, even
+/// when the test fails midway: a thread that holds the testnet must let go of it before the
+/// testnet's drop can stop the nodes.
+pub struct Background {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Runs `body` on a thread; it should return soon after `stop` is set.
+    pub fn spawn(
+        body: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>) + Send + 'static,
+    ) -> Background {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        Background {
+            stop,
+            handle: Some(std::thread::spawn(move || body(flag))),
+        }
+    }
+
+    /// Stops the thread and waits for it; panics if it panicked.
+    pub fn finish(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            handle.join().expect("the background thread panicked");
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
 pub mod chain_audit;
 pub mod decoders;
 pub mod raft_sim;

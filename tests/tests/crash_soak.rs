@@ -69,14 +69,39 @@ fn send(client: &mut RpcClient, tx: &SignedTransaction) -> Result<bool, ClientEr
     }
 }
 
+/// The client threads, told to give up at once (and joined) if the test fails midway, so they
+/// release the testnet and its drop stops every node.
+struct Clients {
+    abort: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Clients {
+    fn join(mut self) {
+        for handle in std::mem::take(&mut self.handles) {
+            handle.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        self.abort.store(true, Ordering::Relaxed);
+        for handle in std::mem::take(&mut self.handles) {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// One client: owns `accounts`, keeps a few transactions of each in flight, sends each to a
 /// random node until one acknowledges it, and waits for the commit, resending to another node if
-/// it takes too long. Stops issuing new transactions at `stop`, finishes those in flight.
+/// it takes too long. Stops issuing new transactions at `stop`, finishes those in flight; returns
+/// at once at `abort`.
 fn client(
     net: Arc<Testnet>,
     keys: Vec<(SecretKey, SecretKey)>,
     ledger: Arc<Mutex<Ledger>>,
-    stop: Arc<AtomicBool>,
+    (stop, abort): (Arc<AtomicBool>, Arc<AtomicBool>),
     seed: u64,
 ) {
     let chain = chain_id(&net);
@@ -86,6 +111,9 @@ fn client(
     let deadline_after_stop = Duration::from_secs(120);
     let mut stopped_at: Option<Instant> = None;
     loop {
+        if abort.load(Ordering::Relaxed) {
+            return;
+        }
         if stop.load(Ordering::Relaxed) && stopped_at.is_none() {
             stopped_at = Some(Instant::now());
         }
@@ -174,20 +202,25 @@ fn random_sigkills_under_load_lose_nothing_and_every_database_replays() {
     let keys = account_keys(&net);
     let ledger: Arc<Mutex<Ledger>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..ACCOUNTS / 2)
-        .map(|c| {
-            let owned = vec![
-                (keys[2 * c].clone(), keys[(2 * c + 1) % ACCOUNTS].clone()),
-                (
-                    keys[2 * c + 1].clone(),
-                    keys[(2 * c + 2) % ACCOUNTS].clone(),
-                ),
-            ];
-            let (net, ledger, stop) = (net.clone(), ledger.clone(), stop.clone());
-            let client_seed = seed ^ (c as u64 + 1);
-            std::thread::spawn(move || client(net, owned, ledger, stop, client_seed))
-        })
-        .collect();
+    let abort = Arc::new(AtomicBool::new(false));
+    let clients = Clients {
+        abort: abort.clone(),
+        handles: (0..ACCOUNTS / 2)
+            .map(|c| {
+                let owned = vec![
+                    (keys[2 * c].clone(), keys[(2 * c + 1) % ACCOUNTS].clone()),
+                    (
+                        keys[2 * c + 1].clone(),
+                        keys[(2 * c + 2) % ACCOUNTS].clone(),
+                    ),
+                ];
+                let (net, ledger) = (net.clone(), ledger.clone());
+                let flags = (stop.clone(), abort.clone());
+                let client_seed = seed ^ (c as u64 + 1);
+                std::thread::spawn(move || client(net, owned, ledger, flags, client_seed))
+            })
+            .collect(),
+    };
 
     let started = Instant::now();
     let mut caught_up_by_snapshot = 0;
@@ -220,9 +253,7 @@ fn random_sigkills_under_load_lose_nothing_and_every_database_replays() {
         started.elapsed().as_secs_f64()
     );
     stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
+    clients.join();
     let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
     println!(
         "{} admitted, {} committed, {} sends to a down node retried, {} slow ones resent",

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use synod_chain::hash::Hash;
 use synod_chain::keys::SecretKey;
 use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::{ClientError, RpcClient};
+use synod_tests::Background;
 use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, is_committed, submit, transfers,
     wait_converged,
@@ -68,10 +69,9 @@ fn leader_sigkill_under_load_loses_nothing_acknowledged() {
     let keys = account_keys(&net);
     let chain = chain_id(&net);
     let sent: Arc<Mutex<Vec<Hash>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
     let load = {
-        let (net, sent, stop) = (net.clone(), sent.clone(), stop.clone());
-        std::thread::spawn(move || {
+        let (net, sent) = (net.clone(), sent.clone());
+        Background::spawn(move |stop| {
             let mut nonce = 0;
             let mut target = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -124,8 +124,7 @@ fn leader_sigkill_under_load_loses_nothing_acknowledged() {
         killed_at.elapsed()
     );
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
+    load.finish();
     net.start(leader);
     let all: Vec<Hash> = sent.lock().unwrap().clone();
     for i in 0..3 {
