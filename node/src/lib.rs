@@ -9,6 +9,7 @@ pub mod admission;
 pub mod clock;
 pub mod context;
 pub mod driver;
+pub mod engines;
 pub mod envelope;
 pub mod error;
 pub mod health;
@@ -22,7 +23,7 @@ pub mod rpc;
 pub mod status;
 pub mod sync;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -30,13 +31,10 @@ use std::time::Duration;
 
 use synod_chain::Store;
 use synod_chain::ledger::Ledger;
-use synod_consensus::engine::{ChainState, Engine, Restored};
-use synod_consensus::raft::{RaftConfig, RaftEngine};
 use synod_genesis::{EngineConfig, Home, LoadedHome, NodeRole};
 use tracing::{error, info};
 
 use context::NodeContext;
-use driver::Driver;
 pub use error::NodeError;
 use inbox::DriverInbox;
 use mempool::journal::Journal;
@@ -81,24 +79,6 @@ fn parse_addr(what: &'static str, text: &str) -> Result<SocketAddr, NodeError> {
         })
 }
 
-/// Reads what an engine needs to resume from the store.
-fn restored(store: &Store) -> Result<Restored, NodeError> {
-    let tip = store.tip();
-    let header = store.header_at(tip.height)?.ok_or_else(|| {
-        NodeError::Runtime(format!("the tip header at {} is missing", tip.height))
-    })?;
-    Ok(Restored {
-        engine_state: store
-            .engine_range(&[], &[0xff; 32])?
-            .into_iter()
-            .collect::<BTreeMap<_, _>>(),
-        chain: ChainState {
-            tip: header,
-            accounts: store.accounts()?.into_iter().collect(),
-        },
-    })
-}
-
 async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     let LoadedHome {
         home,
@@ -115,7 +95,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         });
     }
     let run_engine = config.role == NodeRole::Validator;
-    if !matches!(genesis.engine, EngineConfig::Raft(_)) {
+    if !engines::runnable(&genesis.engine) {
         return Err(NodeError::EngineUnavailable(
             genesis.engine.kind().to_string(),
         ));
@@ -201,31 +181,6 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         .map_err(|e| NodeError::Runtime(e.to_string()))?
         .map_err(|e| NodeError::Runtime(format!("cannot rewrite the mempool journal: {e}")))?;
 
-    // The engine, restored from the store before the network can deliver anything.
-    let engine = if run_engine {
-        let EngineConfig::Raft(params) = &genesis.engine else {
-            return Err(NodeError::EngineUnavailable(
-                genesis.engine.kind().to_string(),
-            ));
-        };
-        let raft = RaftConfig::new(
-            key.clone(),
-            validators.clone(),
-            params.clone(),
-            rand::random(),
-        );
-        let engine =
-            RaftEngine::new(raft, ctx.ledger.clone(), restored(&ctx.store)?).map_err(|e| {
-                NodeError::EngineState {
-                    path: ctx.store.path().to_path_buf(),
-                    reason: e.to_string(),
-                }
-            })?;
-        Some(engine)
-    } else {
-        None
-    };
-
     // The network.
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(key.seed())
         .map_err(|e| NodeError::Network(e.to_string()))?;
@@ -269,11 +224,9 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         ("network", "the network task ended".to_string())
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let driver_thread = match (engine, &inbox) {
-        (Some(engine), Some(inbox)) => {
-            Some(spawn_driver(engine, ctx.clone(), inbox.clone(), done_tx)?)
-        }
-        _ => {
+    let driver_thread = match &inbox {
+        Some(inbox) => Some(engines::start(ctx.clone(), inbox.clone(), done_tx)?),
+        None => {
             let follower = ctx.clone();
             let follow_peers = peers.clone();
             tasks.spawn(async move {
@@ -350,34 +303,4 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         error!(error = %e, "node stopped");
     }
     outcome
-}
-
-fn spawn_driver<E: Engine + Send + 'static>(
-    engine: E,
-    ctx: Arc<NodeContext>,
-    inbox: Arc<DriverInbox>,
-    done: tokio::sync::oneshot::Sender<Result<(), NodeError>>,
-) -> Result<std::thread::JoinHandle<()>, NodeError> {
-    std::thread::Builder::new()
-        .name("engine-driver".into())
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                Driver::new(engine, ctx).run(&inbox)
-            }))
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(NodeError::Runtime(format!(
-                    "the engine driver panicked: {what}"
-                )))
-            });
-            if let Err(e) = &result {
-                error!(error = %e, "engine driver failed");
-            }
-            let _ = done.send(result);
-        })
-        .map_err(|e| NodeError::Runtime(e.to_string()))
 }
