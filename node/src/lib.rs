@@ -89,6 +89,9 @@ fn restored(store: &Store) -> Result<Restored, NodeError> {
             tip: header,
             accounts: store.accounts()?.into_iter().collect(),
         },
+        // The engines this node runs (Raft) never rewind, so they rebuild nothing from recent
+        // blocks; a proof-of-work engine asks for `restore_depth` of them.
+        recent: Vec::new(),
     })
 }
 

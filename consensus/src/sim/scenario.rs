@@ -95,6 +95,12 @@ impl<E: Engine> Scenario<E> {
         self
     }
 
+    /// Plays a proof-of-work network (mining, rewinds, probabilistic finality).
+    pub fn proof_of_work(mut self, pow: super::pow::PowSimConfig) -> Self {
+        self.config.proof_of_work = Some(pow);
+        self
+    }
+
     /// Does `step` at time `at`.
     pub fn at(mut self, at: Millis, step: Step<E>) -> Self {
         self.end = self.end.max(at);
