@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod execution;
 pub mod pool;
+pub mod pow;
 pub mod raft;
 pub mod rng;
 pub mod sim;
