@@ -166,13 +166,16 @@ impl PowEngine {
     ) {
         let removed = self.tree.tip().height() - fork_height;
         let mut abandoned: Vec<SignedTransaction> = Vec::new();
+        let undo_state = self.fault.undoes_state();
         if removed > 0 {
             out.push(Action::Rewind {
                 height: fork_height,
             });
             for hash in self.tree.rewind_canonical(fork_height) {
                 if let Some(node) = self.tree.get_mut(&hash) {
-                    if let Some(undo) = node.undo.take() {
+                    if let Some(undo) = node.undo.take()
+                        && undo_state
+                    {
                         ledger_view::undo(&mut self.accounts, &undo);
                     }
                     if let Some(body) = &node.body {
@@ -206,6 +209,9 @@ impl PowEngine {
                 replayable: false,
             })));
         }
+        if !self.fault.gives_back() {
+            abandoned.clear();
+        }
         let returned: Vec<SignedTransaction> = abandoned
             .into_iter()
             .filter(|tx| !committed.contains(&tx.id()))
@@ -227,16 +233,34 @@ impl PowEngine {
                 tip: self.tip_hash(),
             }));
         }
-        let final_height = self
-            .tree
-            .tip()
-            .height()
-            .saturating_sub(self.params.max_reorg_depth);
+        let final_height = self.next_final_height();
         if final_height > self.finalized {
             self.set_finalized(final_height);
             out.push(Action::Finalize {
                 height: final_height,
             });
+        }
+    }
+
+    /// The height the tip's depth makes final, held back (by up to another reorganisation limit)
+    /// to below the fork point of a heavier chain whose headers are known but whose bodies have
+    /// not arrived yet: a node cut off from its peers' bodies must not finalize its own branch
+    /// against the chain it is about to fetch. The hold is bounded so that headers alone, which
+    /// cost only their work, cannot keep a node's undo data growing.
+    fn next_final_height(&self) -> u64 {
+        let tip = self.tree.tip();
+        let depth = self.params.max_reorg_depth;
+        let by_depth = tip.height().saturating_sub(depth);
+        let best = self.tree.best();
+        if best.chainwork <= tip.chainwork {
+            return by_depth;
+        }
+        match self.tree.fork_point(&best.hash) {
+            Some(fork) => by_depth.min(
+                fork.height()
+                    .max(tip.height().saturating_sub(depth.saturating_mul(2))),
+            ),
+            None => by_depth,
         }
     }
 

@@ -96,6 +96,44 @@ pub struct PowConfig {
     pub template_delay_ms: Millis,
     /// How long a pending transaction waits before it is relayed again.
     pub relay_interval_ms: Millis,
+    /// Test-only: a deliberately broken rule, to show the simulator's checkers catch it. Always
+    /// [`PowFault::None`] outside tests; no genesis or config file can set it.
+    pub fault: PowFault,
+}
+
+/// Deliberately broken rules, for tests of the simulator's checkers only. Without the
+/// `test-faults` feature only [`PowFault::None`] exists, so no build of the node can run another.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PowFault {
+    /// The correct rules.
+    #[default]
+    None,
+    /// A reorganisation drops the abandoned blocks' transactions instead of giving them back.
+    #[cfg(feature = "test-faults")]
+    LoseAbandonedTransactions,
+    /// A reorganisation rewinds the chain but not the engine's own accounts.
+    #[cfg(feature = "test-faults")]
+    KeepStateOnReorg,
+}
+
+impl PowFault {
+    /// Whether a reorganisation gives the abandoned transactions back.
+    fn gives_back(self) -> bool {
+        match self {
+            #[cfg(feature = "test-faults")]
+            PowFault::LoseAbandonedTransactions => false,
+            _ => true,
+        }
+    }
+
+    /// Whether a reorganisation undoes the engine's accounts.
+    fn undoes_state(self) -> bool {
+        match self {
+            #[cfg(feature = "test-faults")]
+            PowFault::KeepStateOnReorg => false,
+            _ => true,
+        }
+    }
 }
 
 impl PowConfig {
@@ -118,6 +156,7 @@ impl PowConfig {
             sync_interval_ms: (block / 2).clamp(100, 2_000),
             template_delay_ms: (block / 20).clamp(10, 500),
             relay_interval_ms: (4 * block).clamp(500, 30_000),
+            fault: PowFault::None,
             params,
         }
     }
@@ -183,6 +222,7 @@ pub struct PowEngine {
     sync_interval_ms: Millis,
     template_delay_ms: Millis,
     relay_interval_ms: Millis,
+    fault: PowFault,
     now: Millis,
 }
 
@@ -230,6 +270,7 @@ impl PowEngine {
             sync_interval_ms: config.sync_interval_ms.max(1),
             template_delay_ms: config.template_delay_ms,
             relay_interval_ms: config.relay_interval_ms,
+            fault: config.fault,
             now: 0,
             params: config.params,
         };

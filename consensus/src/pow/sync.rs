@@ -131,7 +131,10 @@ impl PowEngine {
         out: &mut Vec<Action<PowMessage>>,
     ) {
         if headers.is_empty() {
-            if tip_height > self.tree.tip().height() && tip_height > self.tree.best().height() {
+            // Nothing of our chain is in the part of the peer's chain it serves, yet it is ahead:
+            // our fork from it (or our tip) lies below its finalized height, so the bodies we
+            // would need are only in its store. Headers we may already hold do not help.
+            if tip_height > self.tree.tip().height() {
                 self.start_store_sync(from, tip_height, out);
             }
             return;
@@ -188,9 +191,10 @@ impl PowEngine {
         self.after_new_data(out);
     }
 
-    /// Asks `peer`'s store for its chain from just above our tip, unless a store sync is under
-    /// way. If an earlier answer did not connect (the peer's chain forks below our tip), the
-    /// request starts from our finalized height instead.
+    /// Asks `peer`'s store for its chain, unless a store sync is under way: from just above the
+    /// point where the heaviest chain of headers we know forks from ours (our tip, if we know of
+    /// none heavier). If an earlier answer did not connect (the peer's chain forks lower than we
+    /// know), the request starts from our finalized height instead.
     fn start_store_sync(&mut self, peer: NodeId, target: u64, out: &mut Vec<Action<PowMessage>>) {
         if self
             .store_sync
@@ -198,10 +202,18 @@ impl PowEngine {
         {
             return;
         }
+        let tip = self.tree.tip();
+        let best = self.tree.best();
         let height = if self.store_sync_from_finalized {
             self.finalized + 1
+        } else if best.chainwork > tip.chainwork {
+            self.tree
+                .fork_point(&best.hash)
+                .map_or(tip.height(), |fork| fork.height())
+                .max(self.finalized)
+                + 1
         } else {
-            self.tree.tip().height() + 1
+            tip.height() + 1
         };
         self.store_sync = Some(StoreSync {
             peer,
