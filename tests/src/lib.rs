@@ -28,5 +28,6 @@ impl Drop for ChildGuard {
     }
 }
 
+pub mod pow_sim;
 pub mod raft_sim;
 pub mod testnet;

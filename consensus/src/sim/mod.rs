@@ -345,6 +345,11 @@ impl<E: Engine> Sim<E> {
         self.nodes[i].engine.as_ref().map(Engine::status)
     }
 
+    /// Node `i`'s engine, if it is running (for engine-specific inspection in tests).
+    pub fn engine(&self, i: usize) -> Option<&E> {
+        self.nodes[i].engine.as_ref()
+    }
+
     /// Node `i`'s durable chain height.
     pub fn height(&self, i: usize) -> u64 {
         self.nodes[i].chain.tip.height
