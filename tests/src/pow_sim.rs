@@ -180,7 +180,7 @@ pub fn pow_random_faults(
     let heal_at = duration.saturating_sub(3_000);
     let mut scenario = pow_scenario("random pow faults", nodes, seed, options)
         .network(network)
-        .load(30, 200, heal_at);
+        .load(20, 200, heal_at);
     let mut t = 300;
     while t < heal_at {
         let node = rng.index(nodes);

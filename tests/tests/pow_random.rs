@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use synod_consensus::engine::EngineEvent;
 use synod_consensus::pow::PowFault;
+use synod_consensus::rng::DetRng;
+use synod_genesis::{DifficultyAlgorithm, PowParams};
 use synod_tests::pow_sim::{
     PowOptions, pow_factory, pow_random_faults, run_until_converged_and_settled,
 };
@@ -25,14 +27,38 @@ fn nodes_for(seed: u64) -> usize {
     3 + (seed % 3) as usize
 }
 
+/// Each seed's network: uneven hash power, now and then a node that does not mine, and every
+/// other seed Bitcoin's retarget (10-block windows, blocks found faster than the schedule, so
+/// the difficulty moves) instead of ASERT.
+fn options_for(seed: u64) -> PowOptions {
+    let mut rng = DetRng::new(seed ^ 0x0005_eed0_f90f);
+    let nodes = nodes_for(seed);
+    let mut options = PowOptions {
+        shares: Some((0..nodes).map(|_| rng.range(1, 4) as f64).collect()),
+        ..PowOptions::default()
+    };
+    if seed.is_multiple_of(5) {
+        options.followers = vec![nodes - 1];
+    }
+    if seed % 2 == 1 {
+        options.params = PowParams {
+            difficulty: DifficultyAlgorithm::Bitcoin,
+            retarget_window: 10,
+            ..options.params
+        };
+        options.mining_block_time_ms = Some(180);
+    }
+    options
+}
+
 #[test]
 fn random_faults_never_break_an_invariant_and_the_network_converges() {
     let seeds = sweep_seeds(1_000);
-    let options = PowOptions::default();
     let started = Instant::now();
     let (mut steps, mut commits, mut reorgs, mut finalized) = (0u64, 0usize, 0usize, 0u64);
     for seed in &seeds {
         let nodes = nodes_for(*seed);
+        let options = options_for(*seed);
         let run = pow_random_faults(*seed, nodes, DURATION_MS, &options)
             .run(pow_factory(options.clone()))
             .and_then(|mut sim| {
@@ -60,9 +86,9 @@ fn random_faults_never_break_an_invariant_and_the_network_converges() {
 
 #[test]
 fn a_seed_replays_exactly() {
-    let options = PowOptions::default();
+    let options = options_for(4242);
     let run = || {
-        let mut sim = pow_random_faults(4242, 4, DURATION_MS, &options)
+        let mut sim = pow_random_faults(4242, nodes_for(4242), DURATION_MS, &options)
             .run(pow_factory(options.clone()))
             .unwrap();
         run_until_converged_and_settled(&mut sim, DURATION_MS + SETTLE_MS).unwrap();
@@ -78,12 +104,12 @@ fn a_seed_replays_exactly() {
 /// Runs `seeds` with a deliberately broken engine and returns how many were caught, each by a
 /// violation of one of `kinds` (anything else fails the test).
 fn caught_by(fault: PowFault, kinds: &[&str], seeds: &[u64]) -> usize {
-    let options = PowOptions {
-        fault,
-        ..PowOptions::default()
-    };
     let mut caught = 0;
     for &seed in seeds {
+        let options = PowOptions {
+            fault,
+            ..options_for(seed)
+        };
         let nodes = nodes_for(seed);
         let run = pow_random_faults(seed, nodes, DURATION_MS, &options)
             .run(pow_factory(options.clone()))
@@ -116,12 +142,13 @@ fn losing_abandoned_transactions_is_caught() {
 }
 
 /// The per-node replay fires: an engine that rewinds its chain but not its own accounts builds
-/// and accepts blocks on the wrong state.
+/// and accepts blocks on the wrong state (and, refusing valid ones, may split from the others
+/// for good, which the finality checks catch).
 #[test]
 fn a_reorganisation_that_keeps_the_old_state_is_caught() {
     let caught = caught_by(
         PowFault::KeepStateOnReorg,
-        &["validity", "liveness", "transaction loss"],
+        &["validity", "agreement", "finality", "liveness", "transaction loss"],
         &sweep_seeds(60),
     );
     assert!(

@@ -118,7 +118,7 @@ impl PowEngine {
         best: &Hash,
     ) -> Result<Vec<(Hash, StateChanges)>, (Hash, Rejection)> {
         let Some(fork_node) = self.tree.get(fork) else {
-            return Err((*best, Rejection::InvalidAncestor(*fork)));
+            return Err((*best, Rejection::Unavailable(format!("fork point {fork}"))));
         };
         let mut parent = fork_node.header;
         let tip_height = self.tree.tip().height();
@@ -129,10 +129,7 @@ impl PowEngine {
                 None => {
                     return Err((
                         *best,
-                        Rejection::BelowFinalized {
-                            fork: parent.height,
-                            finalized: height,
-                        },
+                        Rejection::Unavailable(format!("undo data of block {height}")),
                     ));
                 }
             }
@@ -140,7 +137,7 @@ impl PowEngine {
         let mut branch = Vec::new();
         for hash in self.tree.path(fork, best) {
             let Some(block) = self.tree.get(&hash).and_then(|n| n.block()) else {
-                return Err((hash, Rejection::InvalidAncestor(parent.hash())));
+                return Err((hash, Rejection::Unavailable(format!("body of {hash}"))));
             };
             match self
                 .ledger

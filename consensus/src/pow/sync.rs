@@ -223,22 +223,20 @@ impl PowEngine {
         out.push(Action::RequestSync { from: peer, height });
     }
 
+    /// Blocks from a peer's store. They are checked like any others; the sync goes on from the
+    /// last of them if they connected and the peer has more.
     pub(super) fn on_synced(
         &mut self,
         blocks: Vec<SyncedBlock>,
         out: &mut Vec<Action<PowMessage>>,
     ) {
-        let Some(sync) = self.store_sync else {
-            return;
-        };
+        let sync = self.store_sync;
+        let from = sync.map(|s| s.peer);
         let mut last = None;
         let mut connected = true;
         for synced in blocks.into_iter().take(MAX_SYNCED_BLOCKS) {
             let height = synced.block.header.height;
-            if self
-                .offer_block(synced.block, Some(sync.peer), false, out)
-                .in_tree()
-            {
+            if self.offer_block(synced.block, from, false, out).in_tree() {
                 last = Some(height);
             } else {
                 connected = false;
@@ -246,6 +244,9 @@ impl PowEngine {
             }
         }
         self.after_new_data(out);
+        let Some(sync) = sync else {
+            return;
+        };
         match last {
             Some(height) if connected && height < sync.target => {
                 self.store_sync = Some(StoreSync {

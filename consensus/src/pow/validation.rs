@@ -78,6 +78,9 @@ pub enum Rejection {
     /// Applying the block to its parent's state failed (nonce, balance, reward, state root).
     #[error("{0}")]
     State(String),
+    /// The block's branch cannot be applied yet: a body or undo data it needs is not here.
+    #[error("its branch cannot be applied: {0}")]
+    Unavailable(String),
 }
 
 impl Rejection {
@@ -95,6 +98,7 @@ impl Rejection {
             self,
             Rejection::FromTheFuture(_)
                 | Rejection::BelowFinalized { .. }
+                | Rejection::Unavailable(_)
                 | Rejection::Body(BlockError::TxRootMismatch { .. })
                 | Rejection::Body(BlockError::Encoding(_))
         )
