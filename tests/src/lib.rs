@@ -30,4 +30,5 @@ impl Drop for ChildGuard {
 
 pub mod pow_sim;
 pub mod raft_sim;
+pub mod sweep;
 pub mod testnet;

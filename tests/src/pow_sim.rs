@@ -171,12 +171,7 @@ pub fn pow_random_faults(
     options: &PowOptions,
 ) -> Scenario<PowEngine> {
     let mut rng = DetRng::new(seed ^ 0x90f_fa17);
-    let network = NetworkConfig {
-        base_delay_ms: rng.range(1, 3),
-        jitter_ms: rng.range(0, 12),
-        loss: rng.range(0, 4) as f64 / 100.0,
-        duplicate: rng.range(0, 3) as f64 / 100.0,
-    };
+    let network = NetworkConfig::random(&mut rng);
     let heal_at = duration.saturating_sub(3_000);
     let mut scenario = pow_scenario("random pow faults", nodes, seed, options)
         .network(network)

@@ -18,6 +18,7 @@ use synod_tests::pow_sim::{
     PowOptions, pow_factory, pow_random_faults, run_until_converged_and_settled,
 };
 use synod_tests::raft_sim::sweep_seeds;
+use synod_tests::sweep::count_caught;
 
 const DURATION_MS: u64 = 10_000;
 /// How long after the faults end the network may take to converge.
@@ -104,29 +105,15 @@ fn a_seed_replays_exactly() {
 /// Runs `seeds` with a deliberately broken engine and returns how many were caught, each by a
 /// violation of one of `kinds` (anything else fails the test).
 fn caught_by(fault: PowFault, kinds: &[&str], seeds: &[u64]) -> usize {
-    let mut caught = 0;
-    for &seed in seeds {
+    count_caught(&format!("{fault:?}"), kinds, seeds, |seed| {
         let options = PowOptions {
             fault,
             ..options_for(seed)
         };
-        let nodes = nodes_for(seed);
-        let run = pow_random_faults(seed, nodes, DURATION_MS, &options)
-            .run(pow_factory(options.clone()))
-            .and_then(|mut sim| run_until_converged_and_settled(&mut sim, DURATION_MS + SETTLE_MS));
-        if let Err(failure) = run {
-            assert!(
-                kinds.contains(&failure.violation.kind),
-                "seed {seed}: {fault:?} caused an unexpected failure:\n{failure}"
-            );
-            if caught == 0 {
-                println!("seed {seed} caught {fault:?}:\n{failure}");
-            }
-            caught += 1;
-        }
-    }
-    println!("{fault:?} was caught by {caught} of {} seeds", seeds.len());
-    caught
+        let mut sim = pow_random_faults(seed, nodes_for(seed), DURATION_MS, &options)
+            .run(pow_factory(options.clone()))?;
+        run_until_converged_and_settled(&mut sim, DURATION_MS + SETTLE_MS)
+    })
 }
 
 /// The transaction accounting fires: an engine that drops a reorganisation's abandoned
@@ -148,7 +135,13 @@ fn losing_abandoned_transactions_is_caught() {
 fn a_reorganisation_that_keeps_the_old_state_is_caught() {
     let caught = caught_by(
         PowFault::KeepStateOnReorg,
-        &["validity", "agreement", "finality", "liveness", "transaction loss"],
+        &[
+            "validity",
+            "agreement",
+            "finality",
+            "liveness",
+            "transaction loss",
+        ],
         &sweep_seeds(60),
     );
     assert!(

@@ -58,6 +58,18 @@ fn chain_ids(sim: &Sim<PowEngine>, i: usize) -> Vec<Hash> {
         .collect()
 }
 
+/// The default network with these hash-power shares and reorganisation limit.
+fn shares_and_depth(shares: Vec<f64>, max_reorg_depth: u64) -> PowOptions {
+    PowOptions {
+        shares: Some(shares),
+        params: PowParams {
+            max_reorg_depth,
+            ..sim_params()
+        },
+        ..PowOptions::default()
+    }
+}
+
 fn assert_same_state_everywhere(sim: &Sim<PowEngine>) {
     for i in 1..sim.len() {
         assert_eq!(sim.accounts(i), sim.accounts(0), "node {i}'s accounts");
@@ -86,14 +98,7 @@ fn a_clean_network_mines_converges_and_commits_every_transaction() {
 #[test]
 fn after_a_partition_every_node_follows_the_heavier_side() {
     // {0, 1} hold three times the hash power of {2, 3}.
-    let options = PowOptions {
-        shares: Some(vec![3.0, 3.0, 1.0, 1.0]),
-        params: PowParams {
-            max_reorg_depth: 100,
-            ..sim_params()
-        },
-        ..PowOptions::default()
-    };
+    let options = shares_and_depth(vec![3.0, 3.0, 1.0, 1.0], 100);
     let mut sim = ok(pow_scenario("partition", 4, 7, &options)
         .load(40, 100, 6_000)
         .at(1_000, Step::Partition(vec![vec![0, 1], vec![2, 3]]))
@@ -211,25 +216,14 @@ fn a_reorganisation_across_a_retarget_boundary() {
 #[test]
 fn a_selfish_miner_with_most_of_the_hash_power_rewrites_the_honest_chain() {
     // Node 0 holds 75% of the hash power and withholds its blocks for four seconds.
-    let options = PowOptions {
-        shares: Some(vec![9.0, 1.0, 1.0, 1.0]),
-        params: PowParams {
-            max_reorg_depth: 100,
-            ..sim_params()
-        },
-        ..PowOptions::default()
-    };
+    let options = shares_and_depth(vec![9.0, 1.0, 1.0, 1.0], 100);
     let mut sim = ok(Sim::new(
         pow_sim_config(5, 4, &options),
         pow_factory(options.clone()),
     ));
     sim.set_adversary(0, Box::new(Withholder { release_at: 4_500 }));
     ok(sim.run_until(500));
-    for _ in 0..40 {
-        sim.submit(2);
-        let t = sim.now();
-        ok(sim.run_until(t + 100));
-    }
+    run_with_load(&mut sim, 40);
     let honest_before = chain_ids(&sim, 1);
     assert!(
         sim.height(0) > sim.height(1),
@@ -267,11 +261,7 @@ fn a_selfish_miner_with_little_hash_power_loses_its_withheld_blocks() {
         pow_factory(options.clone()),
     ));
     sim.set_adversary(0, Box::new(Withholder { release_at: 4_500 }));
-    for _ in 0..40 {
-        sim.submit(2);
-        let t = sim.now();
-        ok(sim.run_until(t + 100));
-    }
+    run_with_load(&mut sim, 45);
     let selfish = sim.id(0);
     ok(run_until_converged_and_settled(&mut sim, 20_000));
     // The honest chain never gave way by more than a natural fork.
@@ -292,33 +282,55 @@ fn a_selfish_miner_with_little_hash_power_loses_its_withheld_blocks() {
     assert!(its_blocks as u64 * 4 < tip, "{its_blocks} of {tip}");
 }
 
-#[test]
-fn a_miner_with_bad_timestamps_or_bad_bits_is_rejected_with_the_reason() {
-    let options = PowOptions::default();
-    let forged = Arc::new(Mutex::new(Vec::new()));
-    let mut sim = ok(Sim::new(
-        pow_sim_config(8, 4, &options),
-        pow_factory(options.clone()),
-    ));
-    sim.set_adversary(
-        0,
-        Box::new(forger(
-            vec![Forgery::StaleTimestamp, Forgery::WrongBits],
-            forged.clone(),
-        )),
-    );
-    for _ in 0..50 {
+/// Submits a transaction and runs 100 ms, `ticks` times.
+fn run_with_load(sim: &mut Sim<PowEngine>, ticks: usize) {
+    for _ in 0..ticks {
         sim.submit(1);
         let t = sim.now();
         ok(sim.run_until(t + 100));
     }
+}
+
+/// Node 0 of a 4-node network pushes blocks forged with `forgeries` instead of announcing its
+/// own, for `ticks` ticks of load; then the network runs until it converged. Returns the
+/// simulation, the honest nodes' reasons for rejecting blocks from node 0, and the forged ids.
+fn with_forger(
+    seed: u64,
+    options: &PowOptions,
+    forgeries: Vec<Forgery>,
+    ticks: usize,
+) -> (Sim<PowEngine>, Vec<String>, Vec<Hash>) {
+    let forged = Arc::new(Mutex::new(Vec::new()));
+    let mut sim = ok(Sim::new(
+        pow_sim_config(seed, 4, options),
+        pow_factory(options.clone()),
+    ));
+    sim.set_adversary(0, Box::new(forger(forgeries, forged.clone())));
+    run_with_load(&mut sim, ticks);
     ok(run_until_converged_and_settled(&mut sim, 20_000));
     let forger_id = sim.id(0);
-    let reasons: Vec<String> = rejections(&sim)
+    let reasons = rejections(&sim)
         .into_iter()
         .filter(|(node, from, _)| *node != 0 && *from == Some(forger_id))
         .map(|(_, _, reason)| reason)
         .collect();
+    let forged = forged.lock().unwrap().clone();
+    assert!(!forged.is_empty());
+    // No forged block is on any honest chain.
+    for i in 1..4 {
+        assert!(chain_ids(&sim, i).iter().all(|h| !forged.contains(h)));
+    }
+    (sim, reasons, forged)
+}
+
+#[test]
+fn a_miner_with_bad_timestamps_or_bad_bits_is_rejected_with_the_reason() {
+    let (_, reasons, _) = with_forger(
+        8,
+        &PowOptions::default(),
+        vec![Forgery::StaleTimestamp, Forgery::WrongBits],
+        50,
+    );
     assert!(
         reasons
             .iter()
@@ -331,12 +343,6 @@ fn a_miner_with_bad_timestamps_or_bad_bits_is_rejected_with_the_reason() {
             .any(|r| r.contains("the difficulty schedule requires 207fffff")),
         "{reasons:?}"
     );
-    // No forged block is on any honest chain.
-    let forged = forged.lock().unwrap().clone();
-    assert!(!forged.is_empty());
-    for i in 1..4 {
-        assert!(chain_ids(&sim, i).iter().all(|h| !forged.contains(h)));
-    }
 }
 
 #[test]
@@ -348,26 +354,12 @@ fn invalid_blocks_are_rejected_with_the_reason() {
         followers: vec![1, 2, 3],
         ..PowOptions::default()
     };
-    let forged = Arc::new(Mutex::new(Vec::new()));
-    let mut sim = ok(Sim::new(
-        pow_sim_config(9, 4, &options),
-        pow_factory(options.clone()),
-    ));
-    sim.set_adversary(
-        0,
-        Box::new(forger(
-            vec![Forgery::BadSignature, Forgery::BadStateRoot],
-            forged.clone(),
-        )),
+    let (sim, reasons, _) = with_forger(
+        9,
+        &options,
+        vec![Forgery::BadSignature, Forgery::BadStateRoot],
+        80,
     );
-    ok(sim.run_until(8_000));
-    ok(run_until_converged_and_settled(&mut sim, 20_000));
-    let forger_id = sim.id(0);
-    let reasons: Vec<String> = rejections(&sim)
-        .into_iter()
-        .filter(|(node, from, _)| *node != 0 && *from == Some(forger_id))
-        .map(|(_, _, reason)| reason)
-        .collect();
     assert!(
         reasons.iter().any(|r| r.contains("bad signature")),
         "{reasons:?}"
@@ -376,10 +368,8 @@ fn invalid_blocks_are_rejected_with_the_reason() {
         reasons.iter().any(|r| r.contains("state root")),
         "{reasons:?}"
     );
-    let forged = forged.lock().unwrap().clone();
     for i in 1..4 {
         assert!(sim.height(i) >= 15);
-        assert!(chain_ids(&sim, i).iter().all(|h| !forged.contains(h)));
         assert_eq!(sim.tip(i), sim.tip(0));
     }
 }
@@ -407,6 +397,26 @@ fn tally_to(sim: &mut Sim<PowEngine>, to: usize) -> Tally {
     tally
 }
 
+/// Node 3 of a 4-node network goes down at 0.5 s while the others mine and take a transaction
+/// every 100 ms for `ticks` ticks; then it restarts and the network runs until it converged with
+/// every transaction settled. Returns the simulation, how many blocks node 3 was behind, and the
+/// messages delivered to it after its restart.
+fn down_then_back(seed: u64, options: &PowOptions, ticks: usize) -> (Sim<PowEngine>, u64, Tally) {
+    let mut sim = ok(Sim::new(
+        pow_sim_config(seed, 4, options),
+        pow_factory(options.clone()),
+    ));
+    ok(sim.run_until(500));
+    sim.crash(3);
+    run_with_load(&mut sim, ticks);
+    let behind = sim.height(0) - sim.height(3);
+    let tally = tally_to(&mut sim, 3);
+    sim.restart(3).unwrap();
+    ok(run_until_converged_and_settled(&mut sim, 40_000));
+    assert_same_state_everywhere(&sim);
+    (sim, behind, tally)
+}
+
 #[test]
 fn a_node_down_for_long_catches_up_headers_first() {
     let options = PowOptions {
@@ -416,23 +426,8 @@ fn a_node_down_for_long_catches_up_headers_first() {
         },
         ..PowOptions::default()
     };
-    let mut sim = ok(Sim::new(
-        pow_sim_config(12, 4, &options),
-        pow_factory(options.clone()),
-    ));
-    ok(sim.run_until(500));
-    sim.crash(3);
-    for _ in 0..150 {
-        sim.submit(1);
-        let t = sim.now();
-        ok(sim.run_until(t + 100));
-    }
-    let behind = sim.height(0) - sim.height(3);
+    let (_, behind, tally) = down_then_back(12, &options, 150);
     assert!(behind >= 40, "only {behind} blocks behind");
-    let tally = tally_to(&mut sim, 3);
-    sim.restart(3).unwrap();
-    ok(run_until_converged_and_settled(&mut sim, 40_000));
-    assert_same_state_everywhere(&sim);
     let tally = tally.borrow();
     // The missing headers came in sync answers, and the bodies were fetched for them.
     let (_, headers) = tally.get("headers").copied().unwrap_or_default();
@@ -445,24 +440,8 @@ fn a_node_down_for_long_catches_up_headers_first() {
 fn a_node_behind_its_peers_window_catches_up_from_their_stores() {
     // With a reorganisation limit of 12, peers serve headers only from their last 12 blocks: a
     // node further behind is told their height and fetches the range from a peer's store.
-    let options = PowOptions::default();
-    let mut sim = ok(Sim::new(
-        pow_sim_config(13, 4, &options),
-        pow_factory(options.clone()),
-    ));
-    ok(sim.run_until(500));
-    sim.crash(3);
-    for _ in 0..100 {
-        sim.submit(1);
-        let t = sim.now();
-        ok(sim.run_until(t + 100));
-    }
-    let behind = sim.height(0) - sim.height(3);
+    let (_, behind, tally) = down_then_back(13, &PowOptions::default(), 100);
     assert!(behind >= 30, "only {behind} blocks behind");
-    let tally = tally_to(&mut sim, 3);
-    sim.restart(3).unwrap();
-    ok(run_until_converged_and_settled(&mut sim, 40_000));
-    assert_same_state_everywhere(&sim);
     let tally = tally.borrow();
     let (_, blocks) = tally.get("blocks").copied().unwrap_or_default();
     assert!(

@@ -91,7 +91,9 @@ impl PowEngine {
     }
 
     /// Refuses block `hash`: reports it, drops it and its descendants from the tree, and, if
-    /// the rejection condemns it, remembers them all as invalid.
+    /// the rejection condemns it, remembers them all as invalid. A block refused only because
+    /// following it would undo final blocks is reported as a refused reorganisation, not against
+    /// its sender: an honest peer that was cut off for long sends exactly that.
     pub(super) fn refuse(
         &mut self,
         hash: Hash,
@@ -100,7 +102,16 @@ impl PowEngine {
         rejection: &Rejection,
         out: &mut Vec<Action<PowMessage>>,
     ) {
-        Self::report_rejection(from, hash, height, rejection, out);
+        match rejection {
+            Rejection::BelowFinalized { fork, finalized } => {
+                out.push(Action::Event(EngineEvent::ReorgRefused {
+                    fork_height: *fork,
+                    finalized: *finalized,
+                    tip: hash,
+                }));
+            }
+            _ => Self::report_rejection(from, hash, height, rejection, out),
+        }
         let removed = self.tree.remove_branch(&hash);
         if rejection.condemns_block() {
             self.invalid.insert(hash);

@@ -328,6 +328,9 @@ impl BlockTree {
     /// Removes off-chain leaves, the least work first (the newest first among equals), until at
     /// most `max` blocks are off the canonical chain. The branch leading to `keep` stays.
     pub fn cap_off_chain(&mut self, max: usize, keep: &Hash) -> usize {
+        if self.off_chain() <= max {
+            return 0;
+        }
         let mut removed = 0;
         let protected: BTreeSet<Hash> = {
             let mut path = BTreeSet::new();

@@ -33,6 +33,21 @@ impl Violation {
     }
 }
 
+/// Validity: every transaction in `block` was submitted by a client.
+pub(super) fn check_submitted(block: &Block, submitted: &HashSet<Hash>) -> Result<(), Violation> {
+    match block.txs.iter().find(|tx| !submitted.contains(&tx.id())) {
+        Some(tx) => Err(Violation::new(
+            "validity",
+            format!(
+                "block {} holds transaction {} that no client submitted",
+                block.header.height,
+                tx.id().short()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The chain as the honest nodes decided it, replayed on a reference ledger.
 struct Reference {
     ledger: Ledger,
@@ -294,19 +309,7 @@ impl Checker {
             Some(_) => return Ok(()),
             None => {}
         }
-        if let Some(tx) = block
-            .txs
-            .iter()
-            .find(|tx| !self.submitted.contains(&tx.id()))
-        {
-            return Err(Violation::new(
-                "validity",
-                format!(
-                    "block {height} holds transaction {} that no client submitted",
-                    tx.id().short()
-                ),
-            ));
-        }
+        check_submitted(block, &self.submitted)?;
         for tx in &block.txs {
             if let Some(earlier) = self.committed_at.insert(tx.id(), height) {
                 return Err(Violation::new(

@@ -14,7 +14,7 @@ use synod_chain::keys::Address;
 use synod_chain::ledger::{Account, AccountChange, Ledger};
 use synod_chain::{Block, BlockHeader};
 
-use super::checker::Violation;
+use super::checker::{Violation, check_submitted};
 
 /// One node's chain, replayed.
 #[derive(Clone, Debug)]
@@ -99,17 +99,9 @@ impl ForkChains {
                 ),
             ));
         }
+        check_submitted(block, submitted)?;
         for tx in &block.txs {
             let id = tx.id();
-            if !submitted.contains(&id) {
-                return Err(Violation::new(
-                    "validity",
-                    format!(
-                        "block {height} holds transaction {} that no client submitted",
-                        id.short()
-                    ),
-                ));
-            }
             if let Some(earlier) = chain.txs.get(&id) {
                 return Err(Violation::new(
                     "validity",
