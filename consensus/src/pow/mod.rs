@@ -227,8 +227,10 @@ pub struct PowEngine {
 }
 
 impl PowEngine {
-    /// An engine resuming from the store's chain (`restored.recent` must hold the last
-    /// [`PowEngine::restore_depth`] canonical blocks, or all of them if the chain is shorter).
+    /// An engine resuming from the store's chain. `restored.recent` should hold the last
+    /// [`PowEngine::restore_depth`] canonical blocks (all of them if the chain is shorter); with
+    /// fewer, the engine treats everything it cannot rewind or validate above as final. It must
+    /// end at the chain's tip and be consecutive, or the state is refused as inconsistent.
     pub fn new(
         config: PowConfig,
         ledger: Ledger,
