@@ -243,12 +243,7 @@ impl PowEngine {
                 "max_reorg_depth must be at least 1".into(),
             ));
         }
-        let chain = restore::restore(
-            &restored,
-            config.params.initial_bits,
-            config.params.max_reorg_depth,
-            difficulty.ancestry(),
-        )?;
+        let chain = restore::restore(&restored, config.params.initial_bits, difficulty.ancestry())?;
         let mut peers: BTreeSet<NodeId> = config.peers.iter().copied().collect();
         peers.remove(&config.me);
         let mut engine = PowEngine {

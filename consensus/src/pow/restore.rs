@@ -78,14 +78,15 @@ pub struct RestoredChain {
     pub finalized: u64,
 }
 
-/// Rebuilds the canonical chain from `restored`. The finalized height is the highest of: the
-/// depth limit below the tip, the highest block the store already made final, and, when the
-/// blocks handed over do not reach back to genesis, the lowest height whose validation context
-/// (`ancestry` headers) they still cover.
+/// Rebuilds the canonical chain from `restored`. The finalized height is the store's (the
+/// highest block without undo data), raised, when the blocks handed over do not reach back to
+/// genesis, to the lowest height whose validation context (`ancestry` headers) they still cover.
+/// It is not raised to the reorganisation limit below the tip: the engine finalizes only through
+/// its own `Finalize` actions, which hold back while a heavier chain is being fetched, and a
+/// restart must not finalize what that hold protected.
 pub fn restore(
     restored: &Restored,
     initial_bits: u32,
-    max_reorg_depth: u64,
     ancestry: u64,
 ) -> Result<RestoredChain, PowStateError> {
     let tip = &restored.chain.tip;
@@ -113,7 +114,7 @@ pub fn restore(
         )));
     }
     let mut nodes: Vec<TreeNode> = Vec::with_capacity(restored.recent.len());
-    let mut finalized = tip.height.saturating_sub(max_reorg_depth);
+    let mut finalized = 0;
     for recent in &restored.recent {
         let header = recent.block.header;
         let chainwork = match nodes.last() {

@@ -834,3 +834,31 @@ fn headers_are_served_from_the_locators_fork_point() {
     assert_eq!(locator.len(), 6);
     assert_eq!(locator[5], fixture().genesis.block.hash());
 }
+
+#[test]
+fn a_restart_keeps_the_stores_finality_until_its_next_commit() {
+    // A store that kept undo data for every block (its last Finalize never ran): the engine does
+    // not finalize on its own at the restart, only with its next commit.
+    let mut store = genesis_store();
+    let mut a = Chain::new(&params());
+    let mut pow = engine(params());
+    let actions = deliver(&mut pow, peer(1), a.extend(9, 1));
+    let without_finalize: Vec<Action<PowMessage>> = actions
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Finalize { .. }))
+        .collect();
+    apply_to_store(&mut store, &without_finalize);
+    let mut restarted = engine_with(
+        params(),
+        restored_from(&store, a.states.last().unwrap().clone()),
+        false,
+    );
+    assert_eq!(restarted.finalized_height(), 0);
+    let actions = deliver(&mut restarted, peer(1), a.extend(1, 1));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Finalize { height: 4 }))
+    );
+    assert_eq!(restarted.finalized_height(), 4);
+}
