@@ -75,6 +75,7 @@ fn leader() -> (RaftEngine, Vec<synod_consensus::NodeId>) {
             tip: fx.genesis.block.header,
             accounts: fx.genesis.accounts.clone(),
         },
+        recent: Vec::new(),
     };
     let mut engine = RaftEngine::new(
         RaftConfig::new(

@@ -22,6 +22,12 @@
 //! - Answer [`Action::RequestSync`] by fetching committed blocks with their finality proofs from
 //!   the named peer's store and handing them back as [`Input::Synced`] (or nothing, if the peer
 //!   does not answer: the engine asks again).
+//! - Proof of work: execute [`Action::Rewind`] with the store's undo data (`Store::rewind_to`)
+//!   and hand the removed blocks' transactions back to the mempool (a reorg must not lose them);
+//!   mark blocks final on [`Action::Finalize`] (`Store::set_finalized`); run the miner on
+//!   [`Action::Mine`] until [`Action::StopMining`] or the next `Mine`; and on a restart fill
+//!   [`Restored::recent`] from `Store::recent_blocks` with as many blocks as the engine asks for
+//!   (the PoW engine's `restore_depth`).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -31,7 +37,7 @@ use serde::de::DeserializeOwned;
 use synod_chain::hash::Hash;
 use synod_chain::keys::{Address, PublicKey};
 use synod_chain::ledger::{Account, StateChanges};
-use synod_chain::store::EngineWrite;
+use synod_chain::store::{EngineWrite, RecentBlock};
 use synod_chain::{Block, BlockHeader, Finality, SignedTransaction};
 
 /// A validator, named by its ed25519 public key (which is also its libp2p identity).
@@ -160,8 +166,17 @@ pub enum Action<M> {
     },
     /// Rewind the chain to `height` (a proof-of-work reorganisation): the blocks above it are
     /// removed and their state undone, durably; the `Commit`s that follow apply the new branch.
+    /// The removed blocks' transactions go back to the driver's mempool.
     Rewind {
         /// The fork point, which stays.
+        height: u64,
+    },
+    /// Every canonical block up to `height` is final: the engine will never rewind below it, so
+    /// the store may drop their undo data (`Store::set_finalized`). Proof of work finalizes the
+    /// blocks buried deeper than its reorganisation limit; engines with immediate finality
+    /// commit with `Finality::Final` instead and never emit this.
+    Finalize {
+        /// The highest final height.
         height: u64,
     },
     /// Search nonces (rolling the timestamp when a range is exhausted) until `block`'s header
@@ -260,6 +275,46 @@ pub enum EngineEvent {
         /// Why.
         reason: String,
     },
+    /// A block or header failed validation. The node logs it and lowers the sender's score.
+    BlockRejected {
+        /// The peer it came from (`None`: this node's own miner, or an unknown source).
+        from: Option<NodeId>,
+        /// The block's id.
+        hash: Hash,
+        /// The height its header claims.
+        height: u64,
+        /// Which rule it broke.
+        reason: String,
+    },
+    /// A peer broke the protocol in a way that is not about one block (an invalid transaction
+    /// relayed, an oversized message): for the node's peer scoring.
+    PeerMisbehaved {
+        /// The peer.
+        peer: NodeId,
+        /// What it did.
+        reason: String,
+    },
+    /// The chain switched to a heavier branch (proof of work).
+    Reorg {
+        /// The last block both branches share.
+        fork_height: u64,
+        /// Blocks rewound from the old branch.
+        removed: u64,
+        /// Blocks committed from the new branch.
+        added: u64,
+        /// The new tip.
+        tip: Hash,
+    },
+    /// A heavier branch was not followed because it forks below the finalized height: following
+    /// it would undo blocks buried deeper than the reorganisation limit.
+    ReorgRefused {
+        /// Where the branch forks from this node's chain.
+        fork_height: u64,
+        /// This node's finalized height.
+        finalized: u64,
+        /// The refused branch's tip.
+        tip: Hash,
+    },
 }
 
 /// What an engine can report about itself at any time (status RPC, metrics, simulator).
@@ -305,6 +360,10 @@ pub struct Restored {
     pub engine_state: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The committed chain.
     pub chain: ChainState,
+    /// The last canonical blocks, ending at `chain.tip`, lowest first, with their proofs and undo
+    /// data (`Store::recent_blocks`). Engines that can rewind (proof of work) rebuild their view
+    /// of the chain's recent past from these; the others are handed none.
+    pub recent: Vec<RecentBlock>,
 }
 
 /// A consensus engine.

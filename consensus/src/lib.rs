@@ -8,6 +8,7 @@ pub mod engine;
 pub mod execution;
 pub mod finality;
 pub mod pool;
+pub mod pow;
 pub mod raft;
 pub mod rng;
 pub mod sim;

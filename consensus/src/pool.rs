@@ -73,9 +73,29 @@ impl TxPool {
         now: Millis,
         txs: impl IntoIterator<Item = SignedTransaction>,
     ) -> Vec<SignedTransaction> {
+        self.insert(now, txs, self.capacity)
+    }
+
+    /// Takes back the transactions of blocks a reorganisation abandoned, past the capacity if
+    /// need be: they were admitted once, and refusing them now would lose them. (Their number is
+    /// bounded by the reorganisation limit times the block size.) Returns the ones that were new.
+    pub fn give_back(
+        &mut self,
+        now: Millis,
+        txs: impl IntoIterator<Item = SignedTransaction>,
+    ) -> Vec<SignedTransaction> {
+        self.insert(now, txs, usize::MAX)
+    }
+
+    fn insert(
+        &mut self,
+        now: Millis,
+        txs: impl IntoIterator<Item = SignedTransaction>,
+        capacity: usize,
+    ) -> Vec<SignedTransaction> {
         let mut added = Vec::new();
         for tx in txs {
-            if self.entries.len() >= self.capacity {
+            if self.entries.len() >= capacity {
                 break;
             }
             let id = tx.id();
@@ -302,6 +322,17 @@ mod tests {
             vec![txs[3].clone(), txs[4].clone()]
         );
         assert_eq!(pool.add(0, txs[8..].to_vec()).len(), 2);
+    }
+
+    #[test]
+    fn give_back_ignores_the_capacity() {
+        let fx = Fixture::new("pool", 2, 100, 0);
+        let txs: Vec<_> = (0..4).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
+        let mut pool = TxPool::new(2);
+        assert_eq!(pool.add(0, txs.clone()).len(), 2);
+        assert_eq!(pool.give_back(0, txs.clone()).len(), 2);
+        assert_eq!(pool.len(), 4);
+        assert!(pool.add(0, vec![fx.transfer(1, 0, 1, 0, 0)]).is_empty());
     }
 
     #[test]

@@ -286,6 +286,7 @@ impl<E: Engine> Driver<E> {
                     "engine asked for a rewind, which this driver does not support"
                 );
             }
+            Action::Finalize { height } => self.ctx.store.set_finalized(height)?,
             Action::Mine(_) | Action::StopMining => {
                 warn!("engine asked for mining, which this driver does not support");
             }
@@ -358,6 +359,32 @@ impl<E: Engine> Driver<E> {
             EngineEvent::TxDropped { id, reason } => {
                 debug!(tx = %id.short(), reason, "engine dropped a transaction");
                 self.ctx.mempool().drop_tx(&id, reason);
+            }
+            EngineEvent::BlockRejected {
+                from,
+                hash,
+                height,
+                reason,
+            } => {
+                warn!(from = ?from.map(|p| p.short()), block = %hash.short(), height, reason, "rejected a block");
+            }
+            EngineEvent::PeerMisbehaved { peer, reason } => {
+                warn!(peer = %peer.short(), reason, "peer misbehaved");
+            }
+            EngineEvent::Reorg {
+                fork_height,
+                removed,
+                added,
+                tip,
+            } => {
+                info!(fork_height, removed, added, tip = %tip.short(), "reorganised onto a heavier branch");
+            }
+            EngineEvent::ReorgRefused {
+                fork_height,
+                finalized,
+                tip,
+            } => {
+                warn!(fork_height, finalized, tip = %tip.short(), "refused a branch that forks below the finalized height");
             }
         }
         Ok(())

@@ -70,6 +70,9 @@ pub fn restored(store: &Store) -> Result<Restored, NodeError> {
             tip: header,
             accounts: store.accounts()?.into_iter().collect(),
         },
+        // Raft never rewinds, so it rebuilds nothing from recent blocks; a proof-of-work engine
+        // asks for `restore_depth` of them.
+        recent: Vec::new(),
     })
 }
 

@@ -69,5 +69,7 @@ impl Drop for Background {
 
 pub mod chain_audit;
 pub mod decoders;
+pub mod pow_sim;
 pub mod raft_sim;
+pub mod sweep;
 pub mod testnet;

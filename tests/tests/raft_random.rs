@@ -9,6 +9,7 @@ use std::time::Instant;
 use synod_consensus::raft::{RaftEngine, RaftFault};
 use synod_consensus::sim::scenario::random_faults;
 use synod_tests::raft_sim::{RaftOptions, raft_factory, sweep_seeds};
+use synod_tests::sweep::count_caught;
 
 const DURATION_MS: u64 = 10_000;
 
@@ -60,23 +61,11 @@ fn caught_by(fault: RaftFault, kinds: &[&str], seeds: &[u64]) -> usize {
         fault,
         ..RaftOptions::default()
     };
-    let mut caught = 0;
-    for &seed in seeds {
-        if let Err(failure) = random_faults::<RaftEngine>(seed, nodes_for(seed), DURATION_MS)
+    count_caught(&format!("{fault:?}"), kinds, seeds, |seed| {
+        random_faults::<RaftEngine>(seed, nodes_for(seed), DURATION_MS)
             .run(raft_factory(options.clone()))
-        {
-            assert!(
-                kinds.contains(&failure.violation.kind),
-                "seed {seed}: {fault:?} caused an unexpected failure:\n{failure}"
-            );
-            if caught == 0 {
-                println!("seed {seed} caught {fault:?}:\n{failure}");
-            }
-            caught += 1;
-        }
-    }
-    println!("{fault:?} was caught by {caught} of {} seeds", seeds.len());
-    caught
+            .map(|_| ())
+    })
 }
 
 /// The checkers find a real bug: with the commit quorum one replica short, random fault schedules

@@ -16,6 +16,7 @@
 mod check;
 mod error;
 mod read;
+mod recent;
 mod tables;
 mod write;
 
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use check::ChainReport;
 pub use error::StoreError;
 pub use read::{EngineEntries, StoreReader, TxLocation};
+pub use recent::RecentBlock;
 pub use tables::SCHEMA_VERSION;
 pub use write::{CommitDurability, EngineWrite};
 

@@ -491,3 +491,43 @@ fn snapshot_install_replaces_state_and_leaves_a_gap() {
         "with history back, the chain replays from genesis"
     );
 }
+
+#[test]
+fn recent_blocks_end_at_the_tip_with_proofs_and_undo_above_the_finalized_height() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture();
+    let store = Store::open(&dir.path().join("db"), &fx.genesis).unwrap();
+    let mut blocks = vec![fx.genesis.block.clone()];
+    for nonce in 0..4 {
+        blocks.push(commit(
+            &fx,
+            &store,
+            vec![fx.transfer(0, 1, 10, 1, nonce)],
+            Finality::Tentative,
+        ));
+    }
+    store.set_finalized(2).unwrap();
+
+    let recent = store.recent_blocks(3).unwrap();
+    let heights: Vec<u64> = recent.iter().map(|r| r.block.header.height).collect();
+    assert_eq!(heights, vec![2, 3, 4]);
+    assert_eq!(recent[2].block, blocks[4]);
+    assert!(recent.iter().all(|r| r.proof == b"proof"));
+    // Block 2 is final: its undo data is gone; 3 and 4 can still be rewound.
+    assert_eq!(recent[0].undo, None);
+    let undo = recent[2].undo.clone().unwrap();
+    let sender = undo.iter().find(|(a, _)| *a == fx.addresses[0]).unwrap().1;
+    assert_eq!(sender.nonce, 3);
+
+    // Asking for more than exists stops at genesis, whose proof is empty.
+    let all = store.recent_blocks(100).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0].block, blocks[0]);
+    assert!(all[0].proof.is_empty());
+    assert!(store.recent_blocks(0).unwrap().is_empty());
+
+    // After a rewind the list ends at the new tip.
+    store.rewind_to(3).unwrap();
+    let recent = store.recent_blocks(2).unwrap();
+    assert_eq!(recent.last().unwrap().block, blocks[3]);
+}

@@ -2,7 +2,8 @@
 //! continuity of each node's chain, snapshot correctness, and that no transaction commits twice.
 //! Liveness is checked by the scenario's expectations once faults heal, down to the single
 //! transaction: every one a client got accepted by an honest node must commit, or be reported
-//! dropped with a reason.
+//! dropped with a reason. For proof of work the checker switches to probabilistic finality
+//! ([`Checker::use_probabilistic_finality`], see [`super::finality`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -11,6 +12,8 @@ use synod_chain::hash::{Hash, sha256};
 use synod_chain::keys::Address;
 use synod_chain::ledger::{Account, Ledger};
 use synod_chain::{Block, BlockHeader, SignedTransaction};
+
+use super::finality::ForkChains;
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +30,21 @@ impl Violation {
             kind,
             detail: detail.into(),
         }
+    }
+}
+
+/// Validity: every transaction in `block` was submitted by a client.
+pub(super) fn check_submitted(block: &Block, submitted: &HashSet<Hash>) -> Result<(), Violation> {
+    match block.txs.iter().find(|tx| !submitted.contains(&tx.id())) {
+        Some(tx) => Err(Violation::new(
+            "validity",
+            format!(
+                "block {} holds transaction {} that no client submitted",
+                block.header.height,
+                tx.id().short()
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -59,6 +77,8 @@ pub struct Checker {
     node_tips: Vec<u64>,
     honest: Vec<bool>,
     last_commit_at: Option<u64>,
+    /// Probabilistic finality: each node's chain replayed on its own, agreement on final blocks.
+    forks: Option<ForkChains>,
 }
 
 impl Checker {
@@ -89,6 +109,66 @@ impl Checker {
             node_tips: vec![genesis.height; nodes],
             honest: vec![true; nodes],
             last_commit_at: None,
+            forks: None,
+        }
+    }
+
+    /// Holds the run to probabilistic finality (proof of work): commits may be rewound, so
+    /// agreement is required of final blocks only, each node's chain is replayed and checked on
+    /// its own, and a transaction counts as committed once it is on every honest node's chain.
+    /// Call before the first commit.
+    pub fn use_probabilistic_finality(&mut self) {
+        self.forks = Some(ForkChains::new(
+            self.honest.len(),
+            self.reference.ledger.clone(),
+            self.reference.tip,
+            self.reference.accounts.clone(),
+        ));
+    }
+
+    /// Node `node` rewound its chain to `height` (a reorganisation).
+    pub fn on_rewind(&mut self, node: usize, height: u64) -> Result<(), Violation> {
+        self.node_tips[node] = height;
+        match self.forks.as_mut() {
+            Some(forks) if self.honest[node] => forks.on_rewind(node, height, true),
+            Some(_) => Ok(()),
+            None => Err(Violation::new(
+                "finality",
+                format!("node {node} rewound to {height} on a chain with immediate finality"),
+            )),
+        }
+    }
+
+    /// Node `node` made its blocks up to `height` final; `hash` is its block at `height`.
+    pub fn on_finalize(&mut self, node: usize, height: u64, hash: Hash) -> Result<(), Violation> {
+        let honest = self.honest[node];
+        match self.forks.as_mut() {
+            Some(forks) if honest => forks.on_finalize(node, height, hash, honest),
+            _ => Ok(()),
+        }
+    }
+
+    /// With probabilistic finality: node `node`'s stored accounts equal a replay of its chain.
+    pub fn check_node_accounts(
+        &self,
+        node: usize,
+        accounts: &BTreeMap<Address, Account>,
+    ) -> Result<(), Violation> {
+        match self.forks.as_ref() {
+            Some(forks) if self.honest[node] => forks.check_accounts(node, accounts),
+            _ => Ok(()),
+        }
+    }
+
+    /// With probabilistic finality, the highest height an honest node finalized.
+    pub fn final_height(&self) -> u64 {
+        self.forks.as_ref().map_or(0, ForkChains::final_height)
+    }
+
+    fn is_committed(&self, id: &Hash) -> bool {
+        match self.forks.as_ref() {
+            Some(forks) => forks.on_every_chain(id, |i| self.honest[i]),
+            None => self.committed_at.contains_key(id),
         }
     }
 
@@ -119,6 +199,10 @@ impl Checker {
     /// A node lost commits it had not made durable: its chain is back at `height`.
     pub fn on_rollback(&mut self, node: usize, height: u64) {
         self.node_tips[node] = height;
+        if let Some(forks) = self.forks.as_mut() {
+            // Lost commits were never durable, so no finality was promised for them.
+            let _ = forks.on_rewind(node, height, false);
+        }
     }
 
     /// Transactions accepted by honest nodes so far.
@@ -129,9 +213,13 @@ impl Checker {
             .count()
     }
 
-    /// Distinct transactions in the honest nodes' chain.
+    /// Distinct transactions in the honest nodes' chain (with probabilistic finality: on the
+    /// longest honest chain).
     pub fn committed_count(&self) -> usize {
-        self.committed_at.len()
+        match self.forks.as_ref() {
+            Some(forks) => forks.committed_count(|i| self.honest[i]),
+            None => self.committed_at.len(),
+        }
     }
 
     /// Every transaction an honest node accepted has committed or was reported dropped. Names the
@@ -141,9 +229,7 @@ impl Checker {
             .accepted
             .iter()
             .filter(|(id, (node, _, _))| {
-                self.honest[*node]
-                    && !self.committed_at.contains_key(id)
-                    && !self.dropped.contains_key(id)
+                self.honest[*node] && !self.is_committed(id) && !self.dropped.contains_key(id)
             })
             .collect();
         // The lowest nonce first: later nonces of its sender may only be waiting behind it.
@@ -164,9 +250,13 @@ impl Checker {
         }
     }
 
-    /// Highest height decided by any honest node.
+    /// Highest height decided by any honest node (with probabilistic finality: the highest
+    /// honest tip).
     pub fn decided_height(&self) -> u64 {
-        self.canonical.keys().next_back().copied().unwrap_or(0)
+        match self.forks.as_ref() {
+            Some(forks) => forks.highest_tip(|i| self.honest[i]),
+            None => self.canonical.keys().next_back().copied().unwrap_or(0),
+        }
     }
 
     /// Height of the reference ledger (every canonical block up to here applied and checked).
@@ -202,6 +292,9 @@ impl Checker {
         if !self.honest[node] {
             return Ok(());
         }
+        if let Some(forks) = self.forks.as_mut() {
+            return forks.on_commit(node, block, &self.submitted);
+        }
         match self.canonical.get(&height) {
             Some(existing) if *existing != hash => {
                 return Err(Violation::new(
@@ -216,19 +309,7 @@ impl Checker {
             Some(_) => return Ok(()),
             None => {}
         }
-        if let Some(tx) = block
-            .txs
-            .iter()
-            .find(|tx| !self.submitted.contains(&tx.id()))
-        {
-            return Err(Violation::new(
-                "validity",
-                format!(
-                    "block {height} holds transaction {} that no client submitted",
-                    tx.id().short()
-                ),
-            ));
-        }
+        check_submitted(block, &self.submitted)?;
         for tx in &block.txs {
             if let Some(earlier) = self.committed_at.insert(tx.id(), height) {
                 return Err(Violation::new(

@@ -6,12 +6,15 @@
 //! engine from what it did; Byzantine nodes pass their outgoing messages through an
 //! [`adversary::Adversary`]. After every step the [`checker::Checker`] verifies agreement,
 //! validity and durability. A failure carries its seed and the last events; the same seed replays
-//! the same run exactly.
+//! the same run exactly. Proof-of-work networks add simulated mining, rewinds and probabilistic
+//! finality ([`pow`], [`SimConfig::proof_of_work`]).
 
 pub mod adversary;
 pub mod bank;
 pub mod checker;
+mod finality;
 pub mod network;
+pub mod pow;
 pub mod scenario;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -20,9 +23,9 @@ use std::fmt;
 use synod_chain::hash::Hash;
 
 use synod_chain::keys::{Address, SecretKey};
-use synod_chain::ledger::{Account, Ledger, StateChanges};
+use synod_chain::ledger::{Account, Ledger, LedgerRules, StateChanges};
 use synod_chain::store::EngineWrite;
-use synod_chain::{Block, BlockHeader, SignedTransaction};
+use synod_chain::{Block, BlockHeader, Finality, SignedTransaction};
 
 use crate::engine::{
     Action, ChainState, Command, Engine, EngineEvent, EngineStatus, Input, Message, Millis, NodeId,
@@ -65,6 +68,8 @@ struct DurableChain {
     blocks: BTreeMap<u64, Block>,
     /// Finality proofs of the stored blocks, by height.
     proofs: BTreeMap<u64, Vec<u8>>,
+    /// Accounts before each tentative block, by height, until it is final (the store's undo).
+    undo: BTreeMap<u64, Vec<(Address, Account)>>,
 }
 
 /// A commit the store wrote without its own fsync (`replayable`): lost if the node crashes before
@@ -117,6 +122,12 @@ enum EventKind<M> {
     Synced {
         node: usize,
         blocks: Vec<SyncedBlock>,
+    },
+    Mined {
+        node: usize,
+        generation: u64,
+        incarnation: u64,
+        block: Box<Block>,
     },
 }
 
@@ -171,6 +182,8 @@ pub struct SimConfig {
     pub network: NetworkConfig,
     /// Trace lines kept for failure reports.
     pub trace_len: usize,
+    /// A proof-of-work network: mining, rewinds and probabilistic finality.
+    pub proof_of_work: Option<pow::PowSimConfig>,
 }
 
 impl SimConfig {
@@ -185,6 +198,7 @@ impl SimConfig {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(48),
+            proof_of_work: None,
         }
     }
 }
@@ -213,6 +227,7 @@ pub struct Sim<E: Engine> {
     /// Which node led each round (election safety: at most one).
     leaders: HashMap<u64, usize>,
     steps: u64,
+    proof_of_work: Option<pow::PowSim>,
 }
 
 impl<E: Engine> Sim<E> {
@@ -228,6 +243,7 @@ impl<E: Engine> Sim<E> {
             accounts: fixture.genesis.accounts.clone(),
             blocks: BTreeMap::new(),
             proofs: BTreeMap::new(),
+            undo: BTreeMap::new(),
         };
         let nodes = ids
             .iter()
@@ -244,12 +260,23 @@ impl<E: Engine> Sim<E> {
                 mempool: BTreeMap::new(),
             })
             .collect();
-        let checker = Checker::new(
+        let ledger = match &config.proof_of_work {
+            Some(pow) => Ledger::new(LedgerRules {
+                block_reward: pow.block_reward,
+                ..fixture.ledger.rules().clone()
+            }),
+            None => fixture.ledger.clone(),
+        };
+        let mut checker = Checker::new(
             config.nodes,
-            fixture.ledger.clone(),
+            ledger.clone(),
             genesis,
             fixture.genesis.accounts.clone(),
         );
+        let proof_of_work = config.proof_of_work.clone().map(|pow| {
+            checker.use_probabilistic_finality();
+            pow::PowSim::new(pow, config.nodes, fixture.genesis.block.clone())
+        });
         let mut sim = Sim {
             rng: DetRng::new(config.seed),
             network: Network::new(config.network.clone()),
@@ -260,7 +287,7 @@ impl<E: Engine> Sim<E> {
             nodes,
             ids,
             factory,
-            ledger: fixture.ledger.clone(),
+            ledger,
             checker,
             clients: bank::Clients::new(),
             trace: VecDeque::new(),
@@ -270,6 +297,7 @@ impl<E: Engine> Sim<E> {
             leaders: HashMap::new(),
             accept_seq: 0,
             steps: 0,
+            proof_of_work,
         };
         for i in 0..sim.nodes.len() {
             sim.start_node(i)?;
@@ -315,6 +343,11 @@ impl<E: Engine> Sim<E> {
     /// Node `i`'s engine status, if it is running.
     pub fn status(&self, i: usize) -> Option<EngineStatus> {
         self.nodes[i].engine.as_ref().map(Engine::status)
+    }
+
+    /// Node `i`'s engine, if it is running (for engine-specific inspection in tests).
+    pub fn engine(&self, i: usize) -> Option<&E> {
+        self.nodes[i].engine.as_ref()
     }
 
     /// Node `i`'s durable chain height.
@@ -475,6 +508,7 @@ impl<E: Engine> Sim<E> {
                 tip: node.chain.tip,
                 accounts: node.chain.accounts.clone(),
             },
+            recent: self.recent_blocks(i),
         };
         let engine = (self.factory)(&setup, restored).map_err(|e| {
             self.failure(Violation::new(
@@ -656,13 +690,19 @@ impl<E: Engine> Sim<E> {
                 self.record(node, || format!("synced {} blocks", blocks.len()));
                 self.input(node, Input::Synced(blocks))
             }
+            EventKind::Mined {
+                node,
+                generation,
+                incarnation,
+                block,
+            } => self.on_mined(node, generation, incarnation, *block),
         }
     }
 
     /// Feeds one input to node `i` and executes its actions in order.
     fn input(&mut self, i: usize, input: Input<E::Message>) -> Result<(), SimFailure> {
         let mut actions = Vec::new();
-        let now = self.now;
+        let now = self.engine_now();
         match self.nodes[i].engine.as_mut() {
             Some(engine) => engine.handle(now, input, &mut actions),
             None => return Ok(()),
@@ -838,8 +878,18 @@ impl<E: Engine> Sim<E> {
                 }
                 chain.tip = committed.block.header;
                 let height = committed.block.header.height;
+                if committed.finality == Finality::Tentative {
+                    let undo = committed
+                        .changes
+                        .accounts
+                        .iter()
+                        .map(|(address, change)| (*address, change.before))
+                        .collect();
+                    chain.undo.insert(height, undo);
+                }
                 chain.proofs.insert(height, committed.proof);
                 chain.blocks.insert(height, committed.block);
+                self.check_node_state(i)?;
             }
             Action::InstallSnapshot(snapshot) => {
                 self.record(i, || format!("install snapshot {}", snapshot.header.height));
@@ -866,10 +916,10 @@ impl<E: Engine> Sim<E> {
                 });
                 self.serve_sync(i, from, height);
             }
-            Action::Rewind { height } => {
-                self.record(i, || format!("rewind to {height} (not simulated)"));
-            }
-            Action::Mine(_) | Action::StopMining => {}
+            Action::Rewind { height } => self.rewind(i, height)?,
+            Action::Finalize { height } => self.finalize(i, height)?,
+            Action::Mine(block) => self.start_mining(i, *block),
+            Action::StopMining => self.stop_mining(i),
             Action::Event(event) => {
                 if let EngineEvent::Divergence { height, detail } = &event
                     && self.nodes[i].adversary.is_none()

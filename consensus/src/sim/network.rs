@@ -19,6 +19,19 @@ pub struct NetworkConfig {
     pub duplicate: f64,
 }
 
+impl NetworkConfig {
+    /// Links drawn from `rng` for a seed sweep: 1 to 3 ms of delay, up to 12 ms of jitter, up to
+    /// 4% loss and 3% duplication.
+    pub fn random(rng: &mut DetRng) -> Self {
+        NetworkConfig {
+            base_delay_ms: rng.range(1, 3),
+            jitter_ms: rng.range(0, 12),
+            loss: rng.range(0, 4) as f64 / 100.0,
+            duplicate: rng.range(0, 3) as f64 / 100.0,
+        }
+    }
+}
+
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {

@@ -95,6 +95,12 @@ impl<E: Engine> Scenario<E> {
         self
     }
 
+    /// Plays a proof-of-work network (mining, rewinds, probabilistic finality).
+    pub fn proof_of_work(mut self, pow: super::pow::PowSimConfig) -> Self {
+        self.config.proof_of_work = Some(pow);
+        self
+    }
+
     /// Does `step` at time `at`.
     pub fn at(mut self, at: Millis, step: Step<E>) -> Self {
         self.end = self.end.max(at);
@@ -355,12 +361,7 @@ fn check<E: Engine>(sim: &Sim<E>, e: &Expectation, marks: &[(Millis, u64)]) -> R
 /// everything heals and restarts, the load stops, and commits must resume and converge.
 pub fn random_faults<E: Engine>(seed: u64, nodes: usize, duration: Millis) -> Scenario<E> {
     let mut rng = crate::rng::DetRng::new(seed ^ 0xfa17_5eed);
-    let network = NetworkConfig {
-        base_delay_ms: rng.range(1, 3),
-        jitter_ms: rng.range(0, 12),
-        loss: rng.range(0, 4) as f64 / 100.0,
-        duplicate: rng.range(0, 3) as f64 / 100.0,
-    };
+    let network = NetworkConfig::random(&mut rng);
     let heal_at = duration.saturating_sub(4_000);
     let mut scenario = Scenario::new("random faults", nodes, seed)
         .network(network)
