@@ -348,6 +348,9 @@ impl NetworkTask {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, .. } if self.connected.insert(peer_id) => {
                 debug!(peer = %peer_id, "connected");
+                if !self.admit_peer(peer_id) {
+                    return;
+                }
                 self.peers_changed();
             }
             SwarmEvent::ConnectionClosed {
@@ -462,6 +465,26 @@ impl NetworkTask {
             },
             _ => {}
         }
+    }
+
+    /// Keeps a new peer unless it is a stranger beyond [`behaviour::MAX_STRANGERS`]: validators
+    /// always get through, so strangers holding connections cannot cut validators apart.
+    fn admit_peer(&mut self, peer: PeerId) -> bool {
+        if self.known.contains_key(&peer) {
+            return true;
+        }
+        let strangers = self
+            .connected
+            .iter()
+            .filter(|p| !self.known.contains_key(p))
+            .count();
+        if strangers <= behaviour::MAX_STRANGERS {
+            return true;
+        }
+        self.inbound.dropped("too_many_peers");
+        self.connected.remove(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        false
     }
 
     fn peers_changed(&self) {
