@@ -11,6 +11,7 @@ pub mod context;
 pub mod driver;
 pub mod envelope;
 pub mod error;
+pub mod faults;
 pub mod health;
 pub mod inbound;
 pub mod inbox;
@@ -156,6 +157,13 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     // A Raft validator hands its clients' transactions to the leader through its engine; every
     // other node spreads them by gossip.
     let gossip_local_txs = !(run_engine && matches!(genesis.engine, EngineConfig::Raft(_)));
+    let metrics = Metrics::new();
+    let faults = Arc::new(faults::Faults::new(
+        &genesis.chain_id,
+        genesis.dev,
+        metrics.fault_dropped.clone(),
+        metrics.fault_delayed.clone(),
+    ));
     let ctx = Arc::new(NodeContext {
         genesis_hash: state.genesis_hash,
         ledger: Ledger::new(genesis.ledger_rules()),
@@ -173,7 +181,8 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             validators.clone(),
             if run_engine { "follower" } else { "observer" },
         )),
-        metrics: Metrics::new(),
+        metrics,
+        faults: faults.clone(),
         members: RwLock::new(validators.iter().copied().collect::<HashSet<_>>()),
         net: OnceLock::new(),
         inbox: inbox.clone(),
@@ -253,6 +262,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             dial,
             known,
             tx_topic: format!("synod/{}/txs", ctx.genesis_hash.short()),
+            faults,
         },
         Arc::new(inbound::NodeInbound {
             ctx: ctx.clone(),

@@ -227,6 +227,7 @@ fn edge_drops_forged_and_malformed_messages() {
                 dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
                 known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
                 tx_topic: "unused".into(),
+                faults: Default::default(),
             },
             Arc::new(Deaf),
         )
@@ -260,6 +261,7 @@ fn edge_drops_forged_and_malformed_messages() {
                 dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
                 known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
                 tx_topic: "unused".into(),
+                faults: Default::default(),
             },
             Arc::new(Deaf),
         )
