@@ -1,19 +1,24 @@
-//! `synod testnet`: local testnet folders and their node processes.
+//! `synod testnet`: local testnet folders, their node processes, and live faults on them.
 
-use std::io::Write;
+pub mod faults;
+mod lifecycle;
+mod status;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
 use synod_genesis::TestnetManifest;
 use synod_genesis::testnet::{self, EngineKind, TestnetOptions};
-use synod_node::rpc::client::RpcClient;
 
+use crate::cluster::Cluster;
 use crate::procs;
 use crate::table::Table;
+use lifecycle::{down, reset};
+pub use lifecycle::{up, up_quiet};
+use status::status;
 
 /// `synod testnet ...`
 #[derive(Subcommand, Debug)]
@@ -23,7 +28,7 @@ pub enum TestnetCommand {
     /// Start every node of the folder (creating a default testnet if there is none) and wait
     /// until they are connected and committing.
     Up(UpArgs),
-    /// A table of every node: height, role, peers, tx/s.
+    /// A table of every node: height, role, peers, tx/s, injected faults.
     Status(StatusArgs),
     /// Stop every node (SIGTERM, then SIGKILL after a grace period).
     Down(DirArgs),
@@ -33,6 +38,14 @@ pub enum TestnetCommand {
     Kill(NodeArgs),
     /// Start one node.
     Start(NodeArgs),
+    /// Split the running testnet into groups that cannot reach each other (dev chains): every
+    /// message between groups is dropped, both ways.
+    Partition(faults::PartitionArgs),
+    /// Remove every injected fault from every node.
+    Heal(DirArgs),
+    /// Delay (with jitter) and drop outbound consensus messages on every link, or on one node's
+    /// links (dev chains).
+    Delay(faults::DelayArgs),
 }
 
 /// The testnet folder.
@@ -112,6 +125,10 @@ pub struct InitArgs {
     /// the names are the genesis file's `engine` fields).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
     pub params: Vec<(String, String)>,
+    /// Dev key index of the first funded account (default: right after the node keys). Testnets
+    /// of different sizes with the same chain id and this index fund the same accounts.
+    #[arg(long, value_name = "INDEX")]
+    pub first_account_key: Option<u32>,
 }
 
 impl InitArgs {
@@ -133,12 +150,27 @@ impl InitArgs {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
             engine_params: self.params.clone(),
+            first_account_key: self.first_account_key,
         })
     }
 }
 
+/// Runs a `synod testnet` subcommand.
 pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
     match cmd {
+        TestnetCommand::Partition(args) => {
+            let cluster = Cluster::new(&args.dir, load(&args.dir)?);
+            let groups = faults::parse_groups(&cluster, &args.groups)?;
+            faults::report(&cluster, faults::partition(&cluster, &groups)?)
+        }
+        TestnetCommand::Heal(args) => {
+            let cluster = Cluster::new(&args.dir, load(&args.dir)?);
+            faults::report(&cluster, faults::heal(&cluster))
+        }
+        TestnetCommand::Delay(args) => {
+            let cluster = Cluster::new(&args.dir, load(&args.dir)?);
+            faults::report(&cluster, faults::delay(&cluster, &args)?)
+        }
         TestnetCommand::Up(args) => up(&args.dir, Duration::from_secs(args.timeout), true),
         TestnetCommand::Status(args) => status(&args.dir, args.watch),
         TestnetCommand::Down(args) => down(&args.dir),
@@ -200,7 +232,7 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
     }
 }
 
-fn load(dir: &Path) -> anyhow::Result<TestnetManifest> {
+pub(crate) fn load(dir: &Path) -> anyhow::Result<TestnetManifest> {
     TestnetManifest::load(dir).with_context(|| {
         format!(
             "no testnet in {} (create one with `synod testnet init`)",
@@ -215,232 +247,4 @@ fn node(dir: &Path, name: &str) -> anyhow::Result<(TestnetManifest, usize)> {
         .node_index(name)
         .with_context(|| format!("the testnet has no node {name:?}"))?;
     Ok((manifest, index))
-}
-
-/// A node's status over RPC, or `None` if it does not answer.
-fn node_status(rpc: &str) -> Option<Value> {
-    RpcClient::new(rpc)
-        .with_timeout(Duration::from_secs(2))
-        .call("status", json!({}))
-        .ok()
-}
-
-/// Starts every stopped node of `dir` (creating a default testnet first if there is none) and
-/// waits until all are connected and committing.
-pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
-    if !dir.join(testnet::MANIFEST_FILE).exists() {
-        let args = InitArgs {
-            engine: "raft".into(),
-            validators: 4,
-            accounts: 4,
-            balance: 1_000_000_000,
-            dir: dir.to_path_buf(),
-            chain_id: None,
-            base_port: 0,
-            random_keys: false,
-            force: false,
-            params: Vec::new(),
-        };
-        testnet::init(&args.options()?)
-            .with_context(|| format!("creating a testnet in {}", dir.display()))?;
-        println!("created a 4-node raft testnet in {}", dir.display());
-    }
-    let manifest = load(dir)?;
-    for node in &manifest.nodes {
-        let home = dir.join(&node.home);
-        match procs::running_pid(&home) {
-            Some(pid) => println!("{} already running (pid {pid})", node.name),
-            None => {
-                let pid = procs::start(&home)?;
-                println!("started {} (pid {pid})", node.name);
-            }
-        }
-    }
-    wait_ready(dir, &manifest, timeout)?;
-    if !hints {
-        return Ok(());
-    }
-    println!();
-    print_status(dir, &manifest)?;
-    let rpc = &manifest.nodes[0].rpc;
-    println!("\ntry next:");
-    if let Some(account) = manifest.accounts.first() {
-        let to = manifest.accounts.get(1).unwrap_or(account);
-        println!(
-            "  synod tx send --dir {} --from {} --to {} --amount 100 --wait",
-            dir.display(),
-            dir.join(&account.key).display(),
-            to.address
-        );
-    }
-    println!("  synod status --rpc {rpc}");
-    println!("  synod testnet status --dir {} --watch", dir.display());
-    println!(
-        "  synod testnet kill node1 --dir {}   # crash a node; `testnet start node1` brings it back",
-        dir.display()
-    );
-    println!("  synod testnet down --dir {}", dir.display());
-    Ok(())
-}
-
-/// Waits until every node answers, sees all its peers, and the chain has committed a block.
-fn wait_ready(dir: &Path, manifest: &TestnetManifest, timeout: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let n = manifest.nodes.len();
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    loop {
-        let mut ready = 0;
-        let mut notes = Vec::new();
-        for node in &manifest.nodes {
-            let home = dir.join(&node.home);
-            if procs::running_pid(&home).is_none() {
-                spinner.finish_and_clear();
-                bail!(
-                    "{} exited; the end of {}:\n{}",
-                    node.name,
-                    procs::log_path(&home).display(),
-                    procs::log_tail(&home, 15)
-                );
-            }
-            match node_status(&node.rpc) {
-                Some(s) => {
-                    let peers = s["peers"].as_u64().unwrap_or(0) as usize;
-                    let height = s["height"].as_u64().unwrap_or(0);
-                    if peers + 1 >= n && height >= 1 {
-                        ready += 1;
-                    } else {
-                        notes.push(format!("{}: {peers} peers, height {height}", node.name));
-                    }
-                }
-                None => notes.push(format!("{}: starting", node.name)),
-            }
-        }
-        spinner.set_message(format!(
-            "{ready}/{n} nodes connected and committing  {}",
-            notes.join(", ")
-        ));
-        if ready == n {
-            spinner.finish_and_clear();
-            println!(
-                "{n}/{n} nodes connected and committing after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            spinner.finish_and_clear();
-            bail!(
-                "not ready after {} s: {}",
-                timeout.as_secs(),
-                notes.join(", ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Renders the status table, sampling committed transactions over one second for tx/s.
-fn status_table(dir: &Path, manifest: &TestnetManifest) -> String {
-    let first: Vec<Option<Value>> = manifest.nodes.iter().map(|n| node_status(&n.rpc)).collect();
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(1));
-    let mut table = Table::new([
-        "node", "pid", "role", "round", "height", "peers", "mempool", "tx/s", "rpc",
-    ]);
-    for (node, before) in manifest.nodes.iter().zip(first) {
-        let pid = procs::running_pid(&dir.join(&node.home));
-        let now = node_status(&node.rpc);
-        let field = |s: &Option<Value>, k: &str| {
-            s.as_ref().map_or("-".to_string(), |s| match &s[k] {
-                Value::String(v) => v.clone(),
-                Value::Null => "-".into(),
-                v => v.to_string(),
-            })
-        };
-        let rate = match (&before, &now) {
-            (Some(a), Some(b)) => {
-                let delta = b["committed_txs"]
-                    .as_u64()
-                    .unwrap_or(0)
-                    .saturating_sub(a["committed_txs"].as_u64().unwrap_or(0));
-                format!("{:.0}", delta as f64 / t0.elapsed().as_secs_f64())
-            }
-            _ => "-".into(),
-        };
-        table.row([
-            node.name.clone(),
-            pid.map_or("down".into(), |p| p.to_string()),
-            field(&now, "role"),
-            field(&now, "round"),
-            field(&now, "height"),
-            field(&now, "peers"),
-            field(&now, "mempool"),
-            rate,
-            node.rpc.clone(),
-        ]);
-    }
-    table.render()
-}
-
-fn print_status(dir: &Path, manifest: &TestnetManifest) -> anyhow::Result<()> {
-    println!("{}", status_table(dir, manifest));
-    Ok(())
-}
-
-fn status(dir: &Path, watch: bool) -> anyhow::Result<()> {
-    let manifest = load(dir)?;
-    if !watch {
-        return print_status(dir, &manifest);
-    }
-    loop {
-        let table = status_table(dir, &manifest);
-        // Clear the screen and redraw from the top.
-        print!(
-            "\x1b[2J\x1b[H{} ({}): refreshing every second, Ctrl-C to stop\n\n{table}\n",
-            manifest.chain_id,
-            dir.display()
-        );
-        std::io::stdout().flush()?;
-    }
-}
-
-fn down(dir: &Path) -> anyhow::Result<()> {
-    let manifest = load(dir)?;
-    for node in &manifest.nodes {
-        if procs::stop(&dir.join(&node.home), Duration::from_secs(10))? {
-            println!("stopped {}", node.name);
-        } else {
-            println!("{} was not running", node.name);
-        }
-    }
-    Ok(())
-}
-
-fn reset(dir: &Path) -> anyhow::Result<()> {
-    let manifest = load(dir)?;
-    if let Some(node) = manifest
-        .nodes
-        .iter()
-        .find(|n| procs::running_pid(&dir.join(&n.home)).is_some())
-    {
-        bail!(
-            "{} is running; run `synod testnet down --dir {}` first",
-            node.name,
-            dir.display()
-        );
-    }
-    for node in &manifest.nodes {
-        let home = synod_genesis::Home::new(dir.join(&node.home));
-        let config = home.load_config()?;
-        let data = home.data_dir(&config);
-        if data.exists() {
-            std::fs::remove_dir_all(&data)
-                .with_context(|| format!("removing {}", data.display()))?;
-        }
-        let _ = std::fs::remove_file(procs::log_path(&home.dir));
-        let _ = std::fs::remove_file(procs::pid_path(&home.dir));
-        println!("reset {}", node.name);
-    }
-    Ok(())
 }
