@@ -7,6 +7,7 @@ mod genesis;
 mod inspect;
 mod keygen;
 mod node;
+mod simulate;
 mod target;
 pub mod testnet;
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// Run the same workload and the same faults against each engine on real testnets, and
     /// write a table, report.json and a self-contained report.html with charts.
     Compare(compare::CompareArgs),
+    /// Run the deterministic simulator over many seeds (faults, Byzantine nodes) and report
+    /// every violation with the seed that replays it.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the parsed command.
@@ -67,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Propose(args) => chain::propose(args),
         Command::Bench(args) => bench::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
