@@ -319,20 +319,8 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
     progress.finish_and_clear();
 
     let latencies = trace.latencies(trace.started, Instant::now());
-    let first = trace
-        .sent
-        .iter()
-        .flatten()
-        .min()
-        .copied()
-        .unwrap_or(trace.started);
-    let end = trace
-        .committed
-        .iter()
-        .flatten()
-        .max()
-        .copied()
-        .unwrap_or(first);
+    let first = trace.first_sent();
+    let end = trace.last_commit().unwrap_or(first);
     let histogram_after = latency_histogram(&watch_rpc);
     let pick = |p| histogram_percentile(&histogram_before, &histogram_after, p);
     let leader_latency = match (args.to_leader, pick(50.0), pick(90.0), pick(99.0)) {

@@ -64,6 +64,21 @@ impl Trace {
             .count()
     }
 
+    /// When the first acknowledged transaction was sent (the start, if none was).
+    pub fn first_sent(&self) -> Instant {
+        self.sent
+            .iter()
+            .flatten()
+            .min()
+            .copied()
+            .unwrap_or(self.started)
+    }
+
+    /// When the last transaction was seen committed, if any was.
+    pub fn last_commit(&self) -> Option<Instant> {
+        self.committed.iter().flatten().max().copied()
+    }
+
     /// Send-to-commit latencies of the transactions sent in `[from, to)`, sorted.
     pub fn latencies(&self, from: Instant, to: Instant) -> Vec<Duration> {
         let mut out: Vec<Duration> = self

@@ -399,20 +399,14 @@ impl NetworkTask {
                     message_id,
                     message,
                 } => {
-                    if self.faults.cuts(&propagation_source, Channel::GossipIn) {
-                        self.swarm
-                            .behaviour_mut()
-                            .gossipsub
-                            .report_message_validation_result(
-                                &message_id,
-                                &propagation_source,
-                                gossipsub::MessageAcceptance::Ignore,
-                            );
-                    } else if self.gossip_rate.allow(propagation_source) {
+                    let cut = self.faults.cuts(&propagation_source, Channel::GossipIn);
+                    if !cut && self.gossip_rate.allow(propagation_source) {
                         self.inbound
                             .gossip_txs(propagation_source, message_id, message.data);
                     } else {
-                        self.inbound.dropped("gossip_rate");
+                        if !cut {
+                            self.inbound.dropped("gossip_rate");
+                        }
                         self.swarm
                             .behaviour_mut()
                             .gossipsub
@@ -463,22 +457,16 @@ impl NetworkTask {
                         },
                     ..
                 } => {
-                    if self.faults.cuts(&peer, Channel::SyncIn) {
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_response(channel, Vec::new());
-                        return;
-                    }
-                    // Over its rate, or with every server busy: an empty answer, at once.
-                    let permit = self
-                        .sync_rate
-                        .allow(peer)
+                    // Cut off, over its rate, or with every server busy: an empty answer, at
+                    // once (counted as a fault's drop, or as busy).
+                    let cut = self.faults.cuts(&peer, Channel::SyncIn);
+                    let permit = (!cut && self.sync_rate.allow(peer))
                         .then(|| self.sync_serving.clone().try_acquire_owned().ok())
                         .flatten();
                     let Some(permit) = permit else {
-                        self.inbound.dropped("sync_busy");
+                        if !cut {
+                            self.inbound.dropped("sync_busy");
+                        }
                         let _ = self
                             .swarm
                             .behaviour_mut()

@@ -2,12 +2,60 @@
 //! inlines: throughput over time with the fault marked, latency distributions, messages per
 //! block against n, recovery time per fault, and throughput against n.
 
+use std::ops::Range;
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::plan::{FaultKind, Schedule};
 use super::report_json::{Run, ScalePoint};
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
+type Root<'b> = DrawingArea<SVGBackend<'b>, Shift>;
+type Plane<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled plane over `x` and `y` with its axes described.
+fn plane<'a, 'b>(
+    root: &'a Root<'b>,
+    title: &str,
+    (x, x_desc): (Range<f64>, &str),
+    (y, y_desc): (Range<f64>, &str),
+) -> Result<Plane<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()?;
+    Ok(chart)
+}
+
+/// One engine's line, labelled for the legend.
+fn line(chart: &mut Plane<'_, '_>, engine: &str, label: String, points: Vec<(f64, f64)>) -> Drawn {
+    let c = colour(engine);
+    chart
+        .draw_series(LineSeries::new(points, c.stroke_width(2)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend box.
+fn legend<'a, 'b: 'a>(chart: &mut Plane<'a, 'b>, position: SeriesLabelPosition) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
 
 const SIZE: (u32, u32) = (720, 320);
 const FONT: &str = "sans-serif";
@@ -58,28 +106,16 @@ pub fn throughput(fault: FaultKind, runs: &[&Run], schedule: &Schedule) -> Strin
             .iter()
             .flat_map(|r| r.timeline.iter().map(|p| p.0 / 1000.0)));
         let y_max = top(runs.iter().flat_map(|r| r.timeline.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the load started")
-            .y_desc("tx/s")
-            .draw()?;
+        let mut chart = plane(
+            root,
+            &title,
+            (0.0..x_max, "seconds since the load started"),
+            (0.0..y_max, "tx/s"),
+        )?;
         for run in runs {
-            let c = colour(&run.engine);
-            chart
-                .draw_series(LineSeries::new(
-                    run.timeline.iter().map(|(t, v)| (t / 1000.0, *v)),
-                    c.stroke_width(2),
-                ))?
-                .label(format!("{} (n = {})", run.engine, run.validators))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+            let points = run.timeline.iter().map(|(t, v)| (t / 1000.0, *v)).collect();
+            let label = format!("{} (n = {})", run.engine, run.validators);
+            line(&mut chart, &run.engine, label, points)?;
         }
         if fault != FaultKind::None {
             for (at, what) in [
@@ -98,12 +134,7 @@ pub fn throughput(fault: FaultKind, runs: &[&Run], schedule: &Schedule) -> Strin
                 )))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -112,36 +143,21 @@ pub fn latency_cdf(fault: FaultKind, runs: &[&Run]) -> String {
     let title = format!("Commit latency distribution: {fault}");
     svg(&title, |root| {
         let x_max = top(runs.iter().flat_map(|r| r.latency_cdf.iter().map(|p| p.0)));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
-        chart
-            .configure_mesh()
-            .x_desc("latency, ms")
-            .y_desc("fraction committed")
-            .draw()?;
+        let mut chart = plane(
+            root,
+            &title,
+            (0.0..x_max, "latency, ms"),
+            (0.0..1.0, "fraction committed"),
+        )?;
         for run in runs {
-            let c = colour(&run.engine);
-            chart
-                .draw_series(LineSeries::new(
-                    run.latency_cdf.iter().copied(),
-                    c.stroke_width(2),
-                ))?
-                .label(run.engine.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+            line(
+                &mut chart,
+                &run.engine,
+                run.engine.clone(),
+                run.latency_cdf.clone(),
+            )?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -150,41 +166,26 @@ pub fn against_n(title: &str, y_desc: &str, points: &[(String, usize, f64)]) -> 
     svg(title, |root| {
         let x_max = points.iter().map(|p| p.1).max().unwrap_or(1) as f64 + 1.0;
         let y_max = top(points.iter().map(|p| p.2));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("validators (n)")
-            .y_desc(y_desc)
-            .draw()?;
+        let mut chart = plane(
+            root,
+            title,
+            (0.0..x_max, "validators (n)"),
+            (0.0..y_max, y_desc),
+        )?;
         let mut engines: Vec<&String> = points.iter().map(|p| &p.0).collect();
         engines.dedup();
         for engine in engines {
-            let c = colour(engine);
-            let mut line: Vec<(f64, f64)> = points
+            let mut points: Vec<(f64, f64)> = points
                 .iter()
                 .filter(|p| p.0 == *engine)
                 .map(|p| (p.1 as f64, p.2))
                 .collect();
-            line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            chart
-                .draw_series(LineSeries::new(line.clone(), c.stroke_width(2)))?
-                .label(engine.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-            chart.draw_series(line.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let c = colour(engine);
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
+            line(&mut chart, engine, engine.clone(), points)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -275,11 +276,6 @@ pub fn recovery(runs: &[Run], faults: &[FaultKind]) -> String {
                 .label(engine.to_string())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }

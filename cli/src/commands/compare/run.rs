@@ -135,11 +135,7 @@ pub fn run(
     });
     let injected = injected.with_context(|| format!("injecting {fault}"))?;
     let end = trace
-        .committed
-        .iter()
-        .flatten()
-        .max()
-        .copied()
+        .last_commit()
         .unwrap_or_else(Instant::now)
         .max(trace.started + schedule.load);
     progress("auditing the chains".into());
