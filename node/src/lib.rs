@@ -107,6 +107,13 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         genesis,
         key,
     } = loaded;
+    // An engine this build cannot run is the first thing to say: every other check (a PoW
+    // genesis names no validators, say) would only hide it.
+    if !matches!(genesis.engine, EngineConfig::Raft(_)) {
+        return Err(NodeError::EngineUnavailable(
+            genesis.engine.kind().to_string(),
+        ));
+    }
     let me = key.public();
     let is_validator = genesis.validator_index(&me).is_some();
     if config.role == NodeRole::Validator && !is_validator {
@@ -116,11 +123,6 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         });
     }
     let run_engine = config.role == NodeRole::Validator;
-    if !matches!(genesis.engine, EngineConfig::Raft(_)) {
-        return Err(NodeError::EngineUnavailable(
-            genesis.engine.kind().to_string(),
-        ));
-    }
 
     let rpc_addr = parse_addr("rpc", &config.rpc)?;
     let p2p_addr = parse_addr("p2p", &config.listen)?;

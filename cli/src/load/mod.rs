@@ -126,6 +126,21 @@ pub fn lanes_by_account(count: usize, accounts: usize, senders: usize) -> Lanes 
     lanes
 }
 
+/// A lane cut into calls: each call carries the lane's transactions whose places in the
+/// workload fall within `batch` of the call's first, so every sender sends as often as the
+/// offered rate spreads its share, however the lanes interleave.
+fn slots(lane: &[usize], batch: usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 1..=lane.len() {
+        if k == lane.len() || lane[k] >= lane[start] + batch {
+            out.push(&lane[start..k]);
+            start = k;
+        }
+    }
+    out
+}
+
 /// Sends `raw` (hex transactions with ids `ids`), lane `t` by a sender to `targets[t]`, each
 /// transaction no earlier than its place in the workload at `offer`'s rate, while `watch` stamps
 /// commits; returns when every acknowledged transaction was seen committed or the deadline
@@ -157,7 +172,7 @@ pub fn drive(
             let (sent, rejected, busy, senders_done) = (&sent, &rejected, &busy, &senders_done);
             scope.spawn(move || {
                 let mut failover = Failover::new(targets.to_vec(), t);
-                for chunk in lane.chunks(batch) {
+                for chunk in slots(lane, batch) {
                     if offer.rate > 0 {
                         let first = chunk.first().copied().unwrap_or(0);
                         let at =
@@ -191,5 +206,21 @@ pub fn drive(
         blocks,
         rejected: rejected.into_inner().unwrap_or_else(|e| e.into_inner()),
         busy: busy.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_and_their_calls() {
+        let by_batch = lanes_by_batch(10, 2, 2);
+        assert_eq!(by_batch, vec![vec![0, 1, 4, 5, 8, 9], vec![2, 3, 6, 7]]);
+        assert_eq!(slots(&by_batch[0], 2), vec![&[0, 1][..], &[4, 5], &[8, 9]]);
+        let by_account = lanes_by_account(8, 4, 2);
+        assert_eq!(by_account, vec![vec![0, 2, 4, 6], vec![1, 3, 5, 7]]);
+        assert_eq!(slots(&by_account[1], 4), vec![&[1, 3][..], &[5, 7]]);
+        assert!(slots(&[], 4).is_empty());
     }
 }

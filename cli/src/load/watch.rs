@@ -19,6 +19,8 @@ pub struct SeenBlock {
     pub hash: String,
     /// When the watcher saw it.
     pub at: Instant,
+    /// The validator that proposed it (its public key), as the block says.
+    pub proposer: String,
 }
 
 /// How long a node that did not answer is left alone.
@@ -112,6 +114,7 @@ impl Watch {
                         height,
                         hash: block["hash"].as_str().unwrap_or_default().to_string(),
                         at,
+                        proposer: block["proposer"].as_str().unwrap_or_default().to_string(),
                     });
                 }
             }

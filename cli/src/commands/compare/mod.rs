@@ -260,13 +260,16 @@ fn terminal_table(report: &Report) -> String {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} ms"));
     for run in &report.runs {
         if !run.ok() {
-            table.row([
+            let mut cells = vec![
                 run.engine.clone(),
                 run.validators.to_string(),
                 run.fault.to_string(),
                 run.status.clone(),
-                run.reason.clone().unwrap_or_default(),
-            ]);
+            ];
+            // The reason goes last, where a long line pads no other column.
+            cells.resize(12, String::new());
+            cells.push(run.reason.clone().unwrap_or_default());
+            table.row(cells);
             continue;
         }
         for (k, p) in run.phases.iter().enumerate() {

@@ -133,25 +133,44 @@ pub fn latency_cdf(trace: &Trace) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// How the chain came back from the fault injected at `fault` and undone at `recover`.
-pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant) -> Recovery {
+/// How the chain came back from the fault injected at `fault` and undone at `recover`. The next
+/// commit is the first block proposed by none of `faulted` (validator keys): blocks the faulted
+/// leader decided just before the fault still reach the watcher a moment after it.
+pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant, faulted: &[String]) -> Recovery {
     let t0 = trace.started;
     let fault = t0 + schedule.fault_at;
     let recover = t0 + schedule.recover_at;
     let commits = commit_times(trace);
-    // The pre-fault rate, from the first commit on (the pipeline fills before that).
+    // The pre-fault rate: the median of the full bins between the first commit and the fault
+    // (robust to the burst of the pipeline filling), or the plain average if there are none.
     let first = commits.first().copied().unwrap_or(t0).min(fault);
     let before = commits.iter().filter(|t| **t < fault).count();
-    let pre = before as f64
+    let average = before as f64
         / fault
             .saturating_duration_since(first)
             .as_secs_f64()
             .max(1e-9);
+    let mut bins: Vec<f64> = timeline(trace, fault)
+        .into_iter()
+        .filter(|(start, _)| {
+            let start = t0 + Duration::from_secs_f64(start / 1000.0);
+            start >= first && start + BIN <= fault
+        })
+        .map(|(_, rate)| rate)
+        .collect();
+    bins.sort_by(f64::total_cmp);
+    // Throughput cannot outrun the offer for long: a burst in the bins is not the rate.
+    let offered = trace.sent.len() as f64 / schedule.load.as_secs_f64().max(1e-9);
+    let pre = bins
+        .get(bins.len() / 2)
+        .copied()
+        .unwrap_or(average)
+        .min(offered);
     let next_block = |after: Instant| {
         trace
             .blocks
             .iter()
-            .find(|b| b.at > after)
+            .find(|b| b.at > after && !faulted.contains(&b.proposer))
             .map(|b| ms_since(after, b.at))
     };
     // Caught up: from the fault to the first moment the chain has committed, since the fault,

@@ -86,6 +86,15 @@ pub fn run(
     )?;
     let cluster = &scratch.cluster;
     let preferred = cluster.leader(None).unwrap_or(0);
+    // Validator keys by node, to tell whose blocks come after a fault.
+    let keys: Vec<String> = (0..cluster.len())
+        .map(|i| {
+            cluster
+                .status(i)
+                .and_then(|s| s["node_id"].as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
     let start_height = cluster.max_height(None);
     let watch = Watch::new(
         (0..cluster.len())
@@ -156,7 +165,16 @@ pub fn run(
         admitted: trace.admitted(),
         rejected: trace.rejected.len(),
         phases: phases::phases(&trace, &schedule, &samples, cluster.len(), end),
-        recovery: phases::recovery(&trace, &schedule, end),
+        recovery: phases::recovery(
+            &trace,
+            &schedule,
+            end,
+            &injected
+                .nodes
+                .iter()
+                .map(|i| keys[*i].clone())
+                .collect::<Vec<_>>(),
+        ),
         timeline: phases::timeline(&trace, end),
         latency_cdf: phases::latency_cdf(&trace),
         safety,
