@@ -147,7 +147,12 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
             reason: unavailable,
         });
     }
-    let scaling = scale(&args, &engines, &spec, &bar);
+    let runnable: Vec<String> = entries
+        .iter()
+        .filter(|e| e.available)
+        .map(|e| e.size.engine.clone())
+        .collect();
+    let scaling = scale(&args, &runnable, &spec, &bar);
     bar.finish_and_clear();
 
     let mut report = Report {
@@ -182,7 +187,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The scaling run: each of Raft and PBFT (those compared) at each size, without faults.
+/// The scaling run: each of Raft and PBFT (those compared, that this build runs) at each size,
+/// without faults.
 fn scale(
     args: &CompareArgs,
     engines: &[String],
