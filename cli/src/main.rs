@@ -2,8 +2,11 @@
 //! `commands/`; this file only parses arguments and turns errors into one clear line and a
 //! non-zero exit.
 
+mod cluster;
 mod commands;
+mod load;
 mod procs;
+mod scratch;
 mod table;
 
 use std::process::ExitCode;

@@ -42,6 +42,12 @@ pub fn running_pid(home: &Path) -> Option<i32> {
 
 /// Starts `synod node --home <home>` detached, logging to `node.log`. Returns its pid.
 pub fn start(home: &Path) -> anyhow::Result<i32> {
+    start_with(home, &[])
+}
+
+/// Starts `synod node --home <home> <extra>...` detached (extra flags such as a Byzantine
+/// behaviour for experiments), logging to `node.log`. Returns its pid.
+pub fn start_with(home: &Path, extra: &[&str]) -> anyhow::Result<i32> {
     if let Some(pid) = running_pid(home) {
         bail!(
             "a node is already running on {} (pid {pid})",
@@ -60,6 +66,7 @@ pub fn start(home: &Path) -> anyhow::Result<i32> {
         .arg("node")
         .arg("--home")
         .arg(&home_arg)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use synod_chain::block::Seal;
 use synod_chain::keyfile::read_key_file;
@@ -12,20 +12,9 @@ use synod_chain::ledger::BlockTemplate;
 use synod_chain::{Finality, Memo, Store, Transaction};
 use synod_genesis::{Genesis, Home, TestnetManifest};
 
-fn synod(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_synod"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod support;
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
+use support::{stderr, stdout, synod};
 
 fn init(dir: &Path, extra: &[&str]) -> Output {
     let dir = dir.to_str().unwrap();

@@ -79,6 +79,10 @@ pub struct TestnetOptions {
     pub genesis_time_ms: u64,
     /// Engine parameters to set instead of the defaults, by name (`snapshot_interval`, `50`).
     pub engine_params: Vec<(String, String)>,
+    /// Dev key index of the first funded account; `None` puts the accounts right after the node
+    /// keys. Testnets of different sizes on one chain id that set the same index fund the same
+    /// accounts, so one signed workload is valid on all of them.
+    pub first_account_key: Option<u32>,
 }
 
 /// One node of a testnet, as the manifest records it.
@@ -231,7 +235,13 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
             "pbft needs at least 4 validators (3f+1 with f >= 1), asked for {n}"
         )));
     }
-    if options.dev && n + options.accounts > MAX_DEV_KEYS as usize {
+    let first_account = options.first_account_key.map_or(n, |k| k as usize);
+    if first_account < n {
+        return Err(GenesisError::Home(format!(
+            "the first account key ({first_account}) would be a node key: it must be at least the number of nodes ({n})"
+        )));
+    }
+    if options.dev && first_account + options.accounts > MAX_DEV_KEYS as usize {
         return Err(GenesisError::Home(format!(
             "a dev testnet has at most {MAX_DEV_KEYS} keys for nodes and accounts together"
         )));
@@ -248,7 +258,9 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
         }
     };
     let node_keys: Vec<SecretKey> = (0..n).map(key).collect();
-    let account_keys: Vec<SecretKey> = (n..n + options.accounts).map(key).collect();
+    let account_keys: Vec<SecretKey> = (first_account..first_account + options.accounts)
+        .map(key)
+        .collect();
     let ports = pick_ports(options.base_port, 2 * n)?;
     let nodes: Vec<TestnetNode> = (0..n)
         .map(|i| TestnetNode {

@@ -364,6 +364,7 @@ fn testnet_init_writes_a_ready_folder_and_refuses_to_overwrite() {
         force: false,
         genesis_time_ms: 1_795_424_400_000,
         engine_params: Vec::new(),
+        first_account_key: None,
     };
     let manifest = testnet::init(&options).unwrap();
     assert_eq!(manifest.nodes.len(), 3);
@@ -436,6 +437,7 @@ fn broken_home_files_are_clear_errors() {
         force: false,
         genesis_time_ms: 0,
         engine_params: Vec::new(),
+        first_account_key: None,
     })
     .unwrap();
     let home = Home::new(dir.join("node0"));
@@ -450,4 +452,28 @@ fn broken_home_files_are_clear_errors() {
             .to_string()
             .contains("not a node home")
     );
+}
+
+#[test]
+fn testnets_of_different_sizes_can_fund_the_same_accounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = |n: usize, first: Option<u32>| TestnetOptions {
+        dir: tmp.path().join(format!("net{n}")),
+        engine: EngineKind::Raft,
+        validators: n,
+        accounts: 2,
+        balance: 1_000_000,
+        chain_id: Some("synod-same-accounts".into()),
+        dev: true,
+        base_port: 0,
+        force: false,
+        genesis_time_ms: 0,
+        engine_params: Vec::new(),
+        first_account_key: first,
+    };
+    let three = testnet::init(&options(3, Some(16))).unwrap();
+    let five = testnet::init(&options(5, Some(16))).unwrap();
+    assert_eq!(three.accounts[0].address, five.accounts[0].address);
+    let err = testnet::init(&options(7, Some(4))).unwrap_err();
+    assert!(err.to_string().contains("would be a node key"), "{err}");
 }

@@ -1,5 +1,5 @@
 //! What every part of a running node shares: the store, the mempool and its journal, the status,
-//! the metrics, the allowed validator set, the handles to the network and the driver, and the
+//! the metrics, the injected faults, the allowed validator set, the handles to the network and the driver, and the
 //! health of each long-running task.
 
 use std::collections::HashSet;
@@ -12,6 +12,7 @@ use synod_chain::keys::{PublicKey, SecretKey};
 use synod_chain::ledger::Ledger;
 use synod_genesis::Genesis;
 
+use crate::faults::Faults;
 use crate::health::Health;
 use crate::inbox::{ControlEvent, DriverInbox};
 use crate::mempool::Mempool;
@@ -45,6 +46,8 @@ pub struct NodeContext {
     pub status: RwLock<NodeStatus>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Faults injected for experiments (dev chains only), applied by the network task.
+    pub faults: Arc<Faults>,
     /// Validators whose consensus messages are accepted (genesis set plus membership changes).
     pub members: RwLock<HashSet<PublicKey>>,
     /// The network task.

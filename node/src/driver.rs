@@ -238,6 +238,7 @@ impl<E: Engine> Driver<E> {
         let payload = codec::encode(msg);
         let bytes = envelope::seal(&self.ctx.key, &self.ctx.genesis_hash, &to, &payload);
         crate::metrics::count_kind(&self.ctx.metrics.messages_sent, msg.kind());
+        crate::metrics::add_kind(&self.ctx.metrics.bytes_sent, msg.kind(), bytes.len() as u64);
         if let Some(net) = self.ctx.net.get() {
             net.send(NetCommand::Consensus { to: peer, bytes });
         }

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod engines;
 pub mod envelope;
 pub mod error;
+pub mod faults;
 pub mod health;
 pub mod inbound;
 pub mod inbox;
@@ -86,6 +87,13 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         genesis,
         key,
     } = loaded;
+    // An engine this build cannot run is the first thing to say: every other check (a PoW
+    // genesis names no validators, say) would only hide it.
+    if !engines::runnable(&genesis.engine) {
+        return Err(NodeError::EngineUnavailable(
+            genesis.engine.kind().to_string(),
+        ));
+    }
     let me = key.public();
     let is_validator = genesis.validator_index(&me).is_some();
     if config.role == NodeRole::Validator && !is_validator {
@@ -95,11 +103,6 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         });
     }
     let run_engine = config.role == NodeRole::Validator;
-    if !engines::runnable(&genesis.engine) {
-        return Err(NodeError::EngineUnavailable(
-            genesis.engine.kind().to_string(),
-        ));
-    }
 
     let rpc_addr = parse_addr("rpc", &config.rpc)?;
     let p2p_addr = parse_addr("p2p", &config.listen)?;
@@ -136,6 +139,13 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     // A Raft validator hands its clients' transactions to the leader through its engine; every
     // other node spreads them by gossip.
     let gossip_local_txs = !(run_engine && matches!(genesis.engine, EngineConfig::Raft(_)));
+    let metrics = Metrics::new();
+    let faults = Arc::new(faults::Faults::new(
+        &genesis.chain_id,
+        genesis.dev,
+        metrics.fault_dropped.clone(),
+        metrics.fault_delayed.clone(),
+    ));
     let ctx = Arc::new(NodeContext {
         genesis_hash: state.genesis_hash,
         ledger: Ledger::new(genesis.ledger_rules()),
@@ -154,7 +164,8 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             validators.clone(),
             if run_engine { "follower" } else { "observer" },
         )),
-        metrics: Metrics::new(),
+        metrics,
+        faults: faults.clone(),
         members: RwLock::new(validators.iter().copied().collect::<HashSet<_>>()),
         net: OnceLock::new(),
         inbox: inbox.clone(),
@@ -209,6 +220,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             dial,
             known,
             tx_topic: format!("synod/{}/txs", ctx.genesis_hash.short()),
+            faults,
         },
         Arc::new(inbound::NodeInbound {
             ctx: ctx.clone(),

@@ -28,13 +28,27 @@ pub struct RoleLabel {
     pub role: String,
 }
 
+/// The labels of a message an injected fault dropped.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabel {
+    /// The fault (`partition`, `loss`).
+    pub fault: String,
+    /// Where the message was going (`consensus_out`, `gossip_in`, ...).
+    pub channel: String,
+}
+
 /// Counts one message of `kind` in `family`.
 pub fn count_kind(family: &Family<KindLabel, Counter>, kind: &str) {
+    add_kind(family, kind, 1);
+}
+
+/// Adds `n` to the counter of `kind` in `family`.
+pub fn add_kind(family: &Family<KindLabel, Counter>, kind: &str, n: u64) {
     family
         .get_or_create(&KindLabel {
             kind: kind.to_string(),
         })
-        .inc();
+        .inc_by(n);
 }
 
 /// Every metric the node exports.
@@ -50,6 +64,9 @@ pub struct Metrics {
     pub commit_latency: Histogram,
     /// Consensus messages sent, by kind.
     pub messages_sent: Family<KindLabel, Counter>,
+    /// Bytes of consensus envelopes sent, by message kind (what the comparison divides by
+    /// committed blocks).
+    pub bytes_sent: Family<KindLabel, Counter>,
     /// Consensus messages received (after the edge checks), by kind.
     pub messages_received: Family<KindLabel, Counter>,
     /// Messages dropped at the edge, by reason.
@@ -60,6 +77,10 @@ pub struct Metrics {
     pub role: Family<RoleLabel, Gauge>,
     /// Raft term / PBFT view.
     pub round: Gauge,
+    /// Messages dropped by an injected fault.
+    pub fault_dropped: Family<FaultLabel, Counter>,
+    /// Consensus messages held back by an injected delay.
+    pub fault_delayed: Counter,
     /// Pending transactions in the mempool.
     pub mempool: Gauge,
     /// Transactions admitted to the mempool.
@@ -87,7 +108,10 @@ impl Metrics {
                 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
             ]),
             messages_sent: Family::default(),
+            bytes_sent: Family::default(),
             messages_received: Family::default(),
+            fault_dropped: Family::default(),
+            fault_delayed: Counter::default(),
             messages_dropped: Family::default(),
             peers: Gauge::default(),
             role: Family::default(),
@@ -117,6 +141,21 @@ impl Metrics {
             "messages_sent",
             "Consensus messages sent",
             metrics.messages_sent.clone(),
+        );
+        registry.register(
+            "consensus_bytes_sent",
+            "Bytes of consensus envelopes sent",
+            metrics.bytes_sent.clone(),
+        );
+        registry.register(
+            "fault_dropped",
+            "Messages dropped by an injected fault (dev chains)",
+            metrics.fault_dropped.clone(),
+        );
+        registry.register(
+            "fault_delayed",
+            "Consensus messages held back by an injected delay (dev chains)",
+            metrics.fault_delayed.clone(),
         );
         registry.register(
             "messages_received",

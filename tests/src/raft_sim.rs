@@ -1,38 +1,10 @@
-//! Raft in the simulator: engine factories with the knobs scenarios need, and seed handling for
-//! sweeps.
+//! Raft in the simulator for the test suites: the engine factory (from
+//! `synod_consensus::raft::simulation`), failure printing, and seed handling for sweeps.
 
-use synod_consensus::raft::{RaftConfig, RaftEngine, RaftFault};
-use synod_consensus::sim::{EngineFactory, SimFailure};
-use synod_genesis::RaftParams;
+use synod_consensus::sim::SimFailure;
 
-/// How the simulated Raft engines are built.
-#[derive(Clone, Debug, Default)]
-pub struct RaftOptions {
-    /// Engine parameters.
-    pub params: RaftParams,
-    /// Only the first `n` simulated nodes are genesis validators (the rest start as observers).
-    pub genesis_validators: Option<usize>,
-    /// A deliberately broken commit rule.
-    pub fault: RaftFault,
-}
-
-/// A factory building Raft engines with `options`.
-pub fn raft_factory(options: RaftOptions) -> EngineFactory<RaftEngine> {
-    Box::new(move |setup, restored| {
-        let validators = match options.genesis_validators {
-            Some(n) => setup.validators[..n].to_vec(),
-            None => setup.validators.clone(),
-        };
-        let mut config = RaftConfig::new(
-            setup.key.clone(),
-            validators,
-            options.params.clone(),
-            setup.seed,
-        );
-        config.fault = options.fault;
-        RaftEngine::new(config, setup.ledger.clone(), restored).map_err(|e| e.to_string())
-    })
-}
+/// The factory and its options live in the consensus crate, where `synod simulate` uses them too.
+pub use synod_consensus::raft::simulation::{RaftOptions, raft_factory};
 
 /// Unwraps a simulation result, printing the failure (seed, violation, trace) on error.
 pub fn ok<T>(result: Result<T, SimFailure>) -> T {

@@ -226,6 +226,7 @@ fn edge_drops_forged_and_malformed_messages() {
                 dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
                 known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
                 tx_topic: "unused".into(),
+                faults: Default::default(),
             },
             Arc::new(Deaf),
         )
@@ -259,6 +260,7 @@ fn edge_drops_forged_and_malformed_messages() {
                 dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
                 known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
                 tx_topic: "unused".into(),
+                faults: Default::default(),
             },
             Arc::new(Deaf),
         )

@@ -2,12 +2,14 @@
 
 mod bench;
 mod chain;
+mod compare;
 mod genesis;
 mod inspect;
 mod keygen;
 mod node;
+mod simulate;
 mod target;
-mod testnet;
+pub mod testnet;
 
 use clap::{Parser, Subcommand};
 
@@ -16,11 +18,11 @@ use clap::{Parser, Subcommand};
 #[command(name = "synod", version, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+pub enum Command {
     /// Generate an ed25519 key file (mode 0600) and print its public key and address.
     Keygen(keygen::KeygenArgs),
     /// Create, validate or hash a genesis file.
@@ -46,6 +48,12 @@ enum Command {
     Propose(chain::TargetOnly),
     /// Drive signed transactions into a live testnet and measure throughput and latency.
     Bench(bench::BenchArgs),
+    /// Run the same workload and the same faults against each engine on real testnets, and
+    /// write a table, report.json and a self-contained report.html with charts.
+    Compare(compare::CompareArgs),
+    /// Run the deterministic simulator over many seeds (faults, Byzantine nodes) and report
+    /// every violation with the seed that replays it.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the parsed command.
@@ -62,5 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(args) => chain::account(args),
         Command::Propose(args) => chain::propose(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

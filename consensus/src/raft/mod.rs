@@ -15,6 +15,7 @@ pub mod messages;
 pub mod proof;
 mod proposal;
 mod replication;
+pub mod simulation;
 mod snapshot;
 mod storage;
 

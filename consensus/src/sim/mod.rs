@@ -385,6 +385,15 @@ impl<E: Engine> Sim<E> {
         &self.commit_log
     }
 
+    /// The events kept in the trace (the last `trace_len` of them), oldest first: what
+    /// `synod simulate --trace` prints, and what a failure report ends with.
+    pub fn trace_lines(&self) -> Vec<String> {
+        self.trace
+            .iter()
+            .map(|l| format!("t={:>6} node {} {}", l.time, l.node, l.what))
+            .collect()
+    }
+
     /// Steps executed so far.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -464,11 +473,7 @@ impl<E: Engine> Sim<E> {
             seed: self.config.seed,
             time: self.now,
             violation,
-            trace: self
-                .trace
-                .iter()
-                .map(|l| format!("t={:>6} node {} {}", l.time, l.node, l.what))
-                .collect(),
+            trace: self.trace_lines(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Scenarios that read as sentences: crash the leader at t, partition {0,1}|{2,3,4} for 2 s,
 //! heal, expect height >= h by t + 5 s. Also the random fault schedules of the seed sweeps.
 
+use super::adversary::Adversary;
 use super::network::NetworkConfig;
 use super::{EngineFactory, Sim, SimConfig, SimFailure};
 use crate::engine::{Command, Engine, Millis, Role};
@@ -74,7 +75,11 @@ pub struct Scenario<E: Engine> {
     expectations: Vec<(Millis, Expectation)>,
     load: Option<(usize, Millis, Millis)>,
     end: Millis,
+    adversaries: Vec<(usize, BoxedAdversary<E>)>,
 }
+
+/// A Byzantine node's adversary, as a scenario holds it.
+pub type BoxedAdversary<E> = Box<dyn Adversary<<E as Engine>::Message>>;
 
 impl<E: Engine> Scenario<E> {
     /// A scenario called `name` with `nodes` validators and seed `seed`.
@@ -86,7 +91,21 @@ impl<E: Engine> Scenario<E> {
             expectations: Vec::new(),
             load: None,
             end: 0,
+            adversaries: Vec::new(),
         }
+    }
+
+    /// Makes node `node` Byzantine from the start: its outgoing messages pass through
+    /// `adversary` (and its commits are exempt from agreement).
+    pub fn adversary(mut self, node: usize, adversary: BoxedAdversary<E>) -> Self {
+        self.adversaries.push((node, adversary));
+        self
+    }
+
+    /// Keeps the last `lines` events for the failure report and [`Sim::trace_lines`].
+    pub fn trace(mut self, lines: usize) -> Self {
+        self.config.trace_len = lines;
+        self
     }
 
     /// Uses this network.
@@ -156,6 +175,11 @@ impl<E: Engine> Scenario<E> {
     /// Runs the scenario; on failure the error names the scenario, the seed and the last events.
     pub fn run(self, factory: EngineFactory<E>) -> Result<Sim<E>, SimFailure> {
         let mut sim = Sim::new(self.config.clone(), factory)?;
+        for (node, adversary) in self.adversaries {
+            if node < sim.len() {
+                sim.set_adversary(node, adversary);
+            }
+        }
         enum Point<E: Engine> {
             Step(Step<E>),
             Expect(Expectation),
@@ -216,7 +240,7 @@ impl<E: Engine> Scenario<E> {
                         _ => "liveness",
                     };
                     let mut failure = fail(&sim, kind, detail);
-                    failure.trace = sim_trace(&sim);
+                    failure.trace = sim.trace_lines();
                     failure
                 })?,
             }
@@ -224,13 +248,6 @@ impl<E: Engine> Scenario<E> {
         sim.run_until(self.end)?;
         Ok(sim)
     }
-}
-
-fn sim_trace<E: Engine>(sim: &Sim<E>) -> Vec<String> {
-    sim.trace
-        .iter()
-        .map(|l| format!("t={:>6} node {} {}", l.time, l.node, l.what))
-        .collect()
 }
 
 fn resolve<E: Engine>(sim: &Sim<E>, target: Target) -> Result<usize, String> {
@@ -357,11 +374,52 @@ fn check<E: Engine>(sim: &Sim<E>, e: &Expectation, marks: &[(Millis, u64)]) -> R
     Ok(())
 }
 
+/// Which kinds of fault a random schedule draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultMix {
+    /// Crashes and restarts (of any node, of the leader, between two writes).
+    pub crash: bool,
+    /// Partitions, symmetric and one-way.
+    pub partition: bool,
+    /// Lost and duplicated messages (a lossy network throughout, and bursts of 30% loss).
+    pub loss: bool,
+}
+
+impl FaultMix {
+    /// Every kind.
+    pub const ALL: FaultMix = FaultMix {
+        crash: true,
+        partition: true,
+        loss: true,
+    };
+    /// None: a clean network, nothing crashes.
+    pub const NONE: FaultMix = FaultMix {
+        crash: false,
+        partition: false,
+        loss: false,
+    };
+}
+
 /// A random fault schedule for seed sweeps: faults of every kind for `duration - 4 s`, then
 /// everything heals and restarts, the load stops, and commits must resume and converge.
 pub fn random_faults<E: Engine>(seed: u64, nodes: usize, duration: Millis) -> Scenario<E> {
+    random_faults_of(seed, nodes, duration, FaultMix::ALL)
+}
+
+/// [`random_faults`] drawing only the kinds in `mix` (a slot whose kind is left out stays
+/// quiet, so the same seed places the remaining faults at the same times).
+pub fn random_faults_of<E: Engine>(
+    seed: u64,
+    nodes: usize,
+    duration: Millis,
+    mix: FaultMix,
+) -> Scenario<E> {
     let mut rng = crate::rng::DetRng::new(seed ^ 0xfa17_5eed);
-    let network = NetworkConfig::random(&mut rng);
+    let mut network = NetworkConfig::random(&mut rng);
+    if !mix.loss {
+        network.loss = 0.0;
+        network.duplicate = 0.0;
+    }
     let heal_at = duration.saturating_sub(4_000);
     let mut scenario = Scenario::new("random faults", nodes, seed)
         .network(network)
@@ -369,7 +427,17 @@ pub fn random_faults<E: Engine>(seed: u64, nodes: usize, duration: Millis) -> Sc
     let mut t = 300;
     while t < heal_at {
         let node = rng.index(nodes);
-        scenario = match rng.range(0, 7) {
+        let kind = rng.range(0, 7);
+        let allowed = match kind {
+            0..=3 => mix.crash,
+            4 | 5 => mix.partition,
+            _ => mix.loss,
+        };
+        if !allowed {
+            t += rng.range(150, 900);
+            continue;
+        }
+        scenario = match kind {
             0 | 1 => {
                 let back = (t + rng.range(100, 1_500)).min(heal_at);
                 scenario

@@ -4,7 +4,8 @@
 //! Everything a stranger can make it do is bounded: connections (total, per peer, pending),
 //! sync requests and gossip messages per peer and second ([`rate`]), the commands queued for it,
 //! and the blocking work it starts. Gossip is relayed only after the node checked it. A peer that
-//! sends bad data can be banned for a while.
+//! sends bad data can be banned for a while. Injected [`Faults`] act here, on every message in
+//! and out.
 
 pub mod behaviour;
 pub mod codec;
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::error::NodeError;
+use crate::faults::{Channel, DelayLine, Faults, Verdict};
 use behaviour::{SynodBehaviourEvent, build_swarm};
 
 /// Receives what peers send. Called from the network task; must not block (except
@@ -96,6 +98,8 @@ pub struct NetSetup {
     pub known: HashMap<PeerId, Multiaddr>,
     /// The gossip topic for transactions (per chain).
     pub tx_topic: String,
+    /// Injected faults to apply to every message.
+    pub faults: Arc<Faults>,
 }
 
 /// Commands queued for the network task before senders see it full.
@@ -188,6 +192,8 @@ pub fn start(
         gossip_rate: rate::PerPeer::new(GOSSIP_RATE.0, GOSSIP_RATE.1),
         sync_serving: Arc::new(tokio::sync::Semaphore::new(MAX_SYNC_SERVING)),
         bans: BTreeMap::new(),
+        faults: setup.faults,
+        delayed: DelayLine::default(),
     };
     Ok((NetworkHandle { commands: tx }, task.run(rx)))
 }
@@ -206,6 +212,9 @@ struct NetworkTask {
     sync_serving: Arc<tokio::sync::Semaphore>,
     /// Banned peers, by when their ban ends.
     bans: BTreeMap<Instant, Vec<PeerId>>,
+    faults: Arc<Faults>,
+    /// Consensus messages an injected delay holds back.
+    delayed: DelayLine,
 }
 
 type SyncAnswer = (request_response::ResponseChannel<Vec<u8>>, Vec<u8>);
@@ -215,7 +224,10 @@ impl NetworkTask {
         let (answers_tx, mut answers) = mpsc::channel::<SyncAnswer>(MAX_SYNC_SERVING * 4);
         let mut redial = tokio::time::interval(Duration::from_secs(2));
         loop {
+            let next_delayed = self.delayed.next_due();
             tokio::select! {
+                _ = tokio::time::sleep_until(next_delayed.unwrap_or_else(Instant::now).into()),
+                    if next_delayed.is_some() => self.release_delayed(),
                 event = self.swarm.select_next_some() => self.on_event(event, &answers_tx),
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
@@ -292,19 +304,24 @@ impl NetworkTask {
                     .or_default()
                     .push(peer);
             }
-            NetCommand::Consensus { to, bytes } => {
-                let addresses = self.known.get(&to).cloned().into_iter().collect();
-                self.swarm
-                    .behaviour_mut()
-                    .consensus
-                    .send_request_with_addresses(&to, bytes, addresses);
-            }
+            NetCommand::Consensus { to, bytes } => match self.faults.outbound_consensus(&to) {
+                Verdict::Send => self.send_consensus(to, bytes),
+                Verdict::Delay(after) => {
+                    if !self.delayed.hold(Instant::now() + after, to, bytes) {
+                        self.inbound.dropped("delay_overflow");
+                    }
+                }
+                Verdict::Drop => {}
+            },
             NetCommand::GossipTxs(bytes) => {
                 self.queued_gossip.push_back(bytes);
                 while self.queued_gossip.len() > MAX_QUEUED_GOSSIP {
                     self.queued_gossip.pop_front();
                 }
                 self.flush_gossip();
+            }
+            NetCommand::Sync { reply, to, .. } if self.faults.cuts(&to, Channel::SyncOut) => {
+                let _ = reply.send(None);
             }
             NetCommand::Sync { to, bytes, reply } => {
                 let addresses = self.known.get(&to).cloned().into_iter().collect();
@@ -314,6 +331,23 @@ impl NetworkTask {
                     .sync
                     .send_request_with_addresses(&to, bytes, addresses);
                 self.sync_pending.insert(id, reply);
+            }
+        }
+    }
+
+    fn send_consensus(&mut self, to: PeerId, bytes: Vec<u8>) {
+        let addresses = self.known.get(&to).cloned().into_iter().collect();
+        self.swarm
+            .behaviour_mut()
+            .consensus
+            .send_request_with_addresses(&to, bytes, addresses);
+    }
+
+    /// Sends the delayed messages that are due, unless a partition cut their peer off since.
+    fn release_delayed(&mut self) {
+        for (to, bytes) in self.delayed.take_due(Instant::now()) {
+            if !self.faults.cuts(&to, Channel::ConsensusOut) {
+                self.send_consensus(to, bytes);
             }
         }
     }
@@ -368,11 +402,14 @@ impl NetworkTask {
                     message_id,
                     message,
                 } => {
-                    if self.gossip_rate.allow(propagation_source) {
+                    let cut = self.faults.cuts(&propagation_source, Channel::GossipIn);
+                    if !cut && self.gossip_rate.allow(propagation_source) {
                         self.inbound
                             .gossip_txs(propagation_source, message_id, message.data);
                     } else {
-                        self.inbound.dropped("gossip_rate");
+                        if !cut {
+                            self.inbound.dropped("gossip_rate");
+                        }
                         self.swarm
                             .behaviour_mut()
                             .gossipsub
@@ -404,7 +441,9 @@ impl NetworkTask {
                         .behaviour_mut()
                         .consensus
                         .send_response(channel, Vec::new());
-                    self.inbound.consensus(peer, request);
+                    if !self.faults.cuts(&peer, Channel::ConsensusIn) {
+                        self.inbound.consensus(peer, request);
+                    }
                 }
                 request_response::Event::OutboundFailure { peer, error, .. } => {
                     debug!(%peer, %error, "consensus message not delivered");
@@ -421,14 +460,16 @@ impl NetworkTask {
                         },
                     ..
                 } => {
-                    // Over its rate, or with every server busy: an empty answer, at once.
-                    let permit = self
-                        .sync_rate
-                        .allow(peer)
+                    // Cut off, over its rate, or with every server busy: an empty answer, at
+                    // once (counted as a fault's drop, or as busy).
+                    let cut = self.faults.cuts(&peer, Channel::SyncIn);
+                    let permit = (!cut && self.sync_rate.allow(peer))
                         .then(|| self.sync_serving.clone().try_acquire_owned().ok())
                         .flatten();
                     let Some(permit) = permit else {
-                        self.inbound.dropped("sync_busy");
+                        if !cut {
+                            self.inbound.dropped("sync_busy");
+                        }
                         let _ = self
                             .swarm
                             .behaviour_mut()

@@ -137,6 +137,8 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
             }
             command(ctx, Command::AddValidator(key)).await
         }
+        "inject_fault" => super::faults::inject(ctx, params),
+        "heal_faults" => super::faults::heal(ctx),
         "remove_validator" => {
             let key: PublicKey = required(params, "key")?;
             command(ctx, Command::RemoveValidator(key)).await
@@ -175,6 +177,7 @@ fn status(ctx: &NodeContext) -> Value {
         "mempool": s.mempool,
         "engine_pending": s.engine_pending,
         "committed_txs": ctx.metrics.committed_txs.get(),
+        "faults": super::faults::status(ctx),
         "version": env!("CARGO_PKG_VERSION"),
     })
 }

@@ -2,6 +2,7 @@
 //! `/health`. Bad requests get JSON-RPC errors with the codes the specification assigns.
 
 pub mod client;
+pub mod faults;
 pub mod guard;
 pub mod methods;
 pub mod request;

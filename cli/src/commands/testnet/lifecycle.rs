@@ -1,0 +1,200 @@
+//! Starting and stopping a testnet's node processes: `up` (and its quiet form for commands that
+//! measure), `down` and `reset`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use synod_genesis::TestnetManifest;
+use synod_genesis::testnet;
+
+use super::status::status_table;
+use super::{InitArgs, load};
+use crate::cluster::status_of;
+use crate::procs;
+
+/// Starts every stopped node of `dir` (creating a default testnet first if there is none) and
+/// waits until all are connected and committing.
+pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
+    if !dir.join(testnet::MANIFEST_FILE).exists() {
+        let args = InitArgs {
+            engine: "raft".into(),
+            validators: 4,
+            accounts: 4,
+            balance: 1_000_000_000,
+            dir: dir.to_path_buf(),
+            chain_id: None,
+            base_port: 0,
+            random_keys: false,
+            force: false,
+            params: Vec::new(),
+            first_account_key: None,
+        };
+        testnet::init(&args.options()?)
+            .with_context(|| format!("creating a testnet in {}", dir.display()))?;
+        println!("created a 4-node raft testnet in {}", dir.display());
+    }
+    let manifest = load(dir)?;
+    start_stopped(dir, &manifest, &mut |line| println!("{line}"))?;
+    wait_ready(dir, &manifest, timeout, true)?;
+    if !hints {
+        return Ok(());
+    }
+    println!();
+    println!("{}", status_table(dir, &manifest));
+    let rpc = &manifest.nodes[0].rpc;
+    println!("\ntry next:");
+    if let Some(account) = manifest.accounts.first() {
+        let to = manifest.accounts.get(1).unwrap_or(account);
+        println!(
+            "  synod tx send --dir {} --from {} --to {} --amount 100 --wait",
+            dir.display(),
+            dir.join(&account.key).display(),
+            to.address
+        );
+    }
+    println!("  synod status --rpc {rpc}");
+    println!("  synod testnet status --dir {} --watch", dir.display());
+    println!(
+        "  synod testnet kill node1 --dir {}   # crash a node; `testnet start node1` brings it back",
+        dir.display()
+    );
+    println!("  synod testnet down --dir {}", dir.display());
+    Ok(())
+}
+
+/// Starts every stopped node of the testnet in `dir` without printing anything, and waits until
+/// all are connected and committing (for commands that create testnets to measure them).
+pub fn up_quiet(dir: &Path, timeout: Duration) -> anyhow::Result<TestnetManifest> {
+    let manifest = load(dir)?;
+    start_stopped(dir, &manifest, &mut |_| {})?;
+    wait_ready(dir, &manifest, timeout, false)?;
+    Ok(manifest)
+}
+
+fn start_stopped(
+    dir: &Path,
+    manifest: &TestnetManifest,
+    report: &mut dyn FnMut(String),
+) -> anyhow::Result<()> {
+    for node in &manifest.nodes {
+        let home = dir.join(&node.home);
+        match procs::running_pid(&home) {
+            Some(pid) => report(format!("{} already running (pid {pid})", node.name)),
+            None => {
+                let pid = procs::start(&home)?;
+                report(format!("started {} (pid {pid})", node.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every node answers, sees all its peers, and the chain has committed a block;
+/// with `show`, a spinner tells how far they are.
+fn wait_ready(
+    dir: &Path,
+    manifest: &TestnetManifest,
+    timeout: Duration,
+    show: bool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let n = manifest.nodes.len();
+    let spinner = if show {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    loop {
+        let mut ready = 0;
+        let mut notes = Vec::new();
+        for node in &manifest.nodes {
+            let home = dir.join(&node.home);
+            if procs::running_pid(&home).is_none() {
+                spinner.finish_and_clear();
+                bail!(
+                    "{} exited; the end of {}:\n{}",
+                    node.name,
+                    procs::log_path(&home).display(),
+                    procs::log_tail(&home, 15)
+                );
+            }
+            match status_of(&node.rpc, Duration::from_secs(2)) {
+                Some(s) => {
+                    let peers = s["peers"].as_u64().unwrap_or(0) as usize;
+                    let height = s["height"].as_u64().unwrap_or(0);
+                    if peers + 1 >= n && height >= 1 {
+                        ready += 1;
+                    } else {
+                        notes.push(format!("{}: {peers} peers, height {height}", node.name));
+                    }
+                }
+                None => notes.push(format!("{}: starting", node.name)),
+            }
+        }
+        spinner.set_message(format!(
+            "{ready}/{n} nodes connected and committing  {}",
+            notes.join(", ")
+        ));
+        if ready == n {
+            spinner.finish_and_clear();
+            if show {
+                println!(
+                    "{n}/{n} nodes connected and committing after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            spinner.finish_and_clear();
+            bail!(
+                "not ready after {} s: {}",
+                timeout.as_secs(),
+                notes.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn down(dir: &Path) -> anyhow::Result<()> {
+    let manifest = load(dir)?;
+    for node in &manifest.nodes {
+        if procs::stop(&dir.join(&node.home), Duration::from_secs(10))? {
+            println!("stopped {}", node.name);
+        } else {
+            println!("{} was not running", node.name);
+        }
+    }
+    Ok(())
+}
+
+pub fn reset(dir: &Path) -> anyhow::Result<()> {
+    let manifest = load(dir)?;
+    if let Some(node) = manifest
+        .nodes
+        .iter()
+        .find(|n| procs::running_pid(&dir.join(&n.home)).is_some())
+    {
+        bail!(
+            "{} is running; run `synod testnet down --dir {}` first",
+            node.name,
+            dir.display()
+        );
+    }
+    for node in &manifest.nodes {
+        let home = synod_genesis::Home::new(dir.join(&node.home));
+        let config = home.load_config()?;
+        let data = home.data_dir(&config);
+        if data.exists() {
+            std::fs::remove_dir_all(&data)
+                .with_context(|| format!("removing {}", data.display()))?;
+        }
+        let _ = std::fs::remove_file(procs::log_path(&home.dir));
+        let _ = std::fs::remove_file(procs::pid_path(&home.dir));
+        println!("reset {}", node.name);
+    }
+    Ok(())
+}
