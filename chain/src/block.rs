@@ -1,6 +1,6 @@
 //! Blocks: a fixed-layout header and a body of signed transactions.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::hash::{Hash, sha256d};
@@ -70,8 +70,9 @@ impl BlockHeader {
 pub struct Block {
     /// The header.
     pub header: BlockHeader,
-    /// The transactions, in the order they apply.
-    #[serde(deserialize_with = "bounded_txs")]
+    /// The transactions, in the order they apply (a length prefix above [`MAX_BLOCK_TXS`] is
+    /// refused before anything is allocated).
+    #[serde(deserialize_with = "codec::bounded_vec::<_, _, MAX_BLOCK_TXS>")]
     pub txs: Vec<SignedTransaction>,
 }
 
@@ -191,35 +192,6 @@ impl Block {
         }
         Ok(())
     }
-}
-
-/// Deserializes a body, refusing a length prefix above [`MAX_BLOCK_TXS`] before allocating.
-fn bounded_txs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SignedTransaction>, D::Error> {
-    struct TxsVisitor;
-    impl<'de> serde::de::Visitor<'de> for TxsVisitor {
-        type Value = Vec<SignedTransaction>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            write!(f, "at most {MAX_BLOCK_TXS} transactions")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let claimed = seq.size_hint().unwrap_or(0);
-            if claimed > MAX_BLOCK_TXS {
-                return Err(serde::de::Error::invalid_length(claimed, &self));
-            }
-            let mut txs = Vec::with_capacity(claimed);
-            while let Some(tx) = seq.next_element()? {
-                if txs.len() == MAX_BLOCK_TXS {
-                    return Err(serde::de::Error::invalid_length(txs.len() + 1, &self));
-                }
-                txs.push(tx);
-            }
-            Ok(txs)
-        }
-    }
-    d.deserialize_seq(TxsVisitor)
 }
 
 #[cfg(test)]

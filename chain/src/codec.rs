@@ -63,6 +63,42 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
     Ok(value)
 }
 
+/// Deserializes a `Vec<T>` of at most `MAX` elements (for `#[serde(deserialize_with)]`): a length
+/// prefix above the limit is refused before anything is allocated for it.
+pub fn bounded_vec<'de, D, T, const MAX: usize>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct BoundedVisitor<T, const MAX: usize>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>, const MAX: usize> serde::de::Visitor<'de>
+        for BoundedVisitor<T, MAX>
+    {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "at most {MAX} elements")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let claimed = seq.size_hint().unwrap_or(0);
+            if claimed > MAX {
+                return Err(serde::de::Error::invalid_length(claimed, &self));
+            }
+            let mut out = Vec::with_capacity(claimed);
+            while let Some(item) = seq.next_element()? {
+                if out.len() == MAX {
+                    return Err(serde::de::Error::invalid_length(MAX + 1, &self));
+                }
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(BoundedVisitor::<T, MAX>(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +128,21 @@ mod tests {
             decode::<(u64, String)>(&bytes, 4).unwrap_err(),
             CodecError::TooLong { .. }
         ));
+    }
+
+    #[test]
+    fn bounded_sequences_refuse_long_prefixes() {
+        #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+        struct Three {
+            #[serde(deserialize_with = "super::bounded_vec::<_, _, 3>")]
+            items: Vec<u32>,
+        }
+        let ok = Three {
+            items: vec![1, 2, 3],
+        };
+        assert_eq!(decode::<Three>(&encode(&ok), 1024).unwrap(), ok);
+        assert!(decode::<Three>(&encode(&(vec![1u32, 2, 3, 4],)), 1024).is_err());
+        assert!(decode::<Three>(&u64::MAX.to_le_bytes(), 1024).is_err());
     }
 
     #[test]

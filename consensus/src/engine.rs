@@ -28,6 +28,13 @@
 //!   [`Action::Mine`] until [`Action::StopMining`] or the next `Mine`; and on a restart fill
 //!   [`Restored::recent`] from `Store::recent_blocks` with as many blocks as the engine asks for
 //!   (the PoW engine's `restore_depth`).
+//! - What PBFT relies on besides: a [`CommittedBlock`] whose `replayable` is false is durable
+//!   (with its `persist` writes, in the same write) before any later send — PBFT drops a block's
+//!   accepted pre-prepare and prepared certificate in that write, so nothing else could redo it.
+//!   The `from` of [`Input::Message`] is the authenticated sender: PBFT requires the signer of a
+//!   top-level statement to be that sender, and STATUS and FORWARD messages carry no signature of
+//!   their own. [`Action::Broadcast`] reaches every other validator, never the sender itself (two
+//!   engines running one key, as in the simulator's twins, do not hear each other).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -237,7 +244,8 @@ pub enum EngineEvent {
         /// The leader, if known.
         leader: Option<NodeId>,
     },
-    /// A leader gave up leadership (check-quorum, removal, transfer).
+    /// A leader gave up leadership (check-quorum, removal, transfer). PBFT: a replica gave up
+    /// view `round` (its primary is suspected, or its NEW-VIEW failed), with the reason.
     SteppedDown {
         /// Its term.
         round: u64,

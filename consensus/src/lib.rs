@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod execution;
 pub mod finality;
+pub mod pbft;
 pub mod pool;
 pub mod pow;
 pub mod raft;

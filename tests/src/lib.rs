@@ -69,6 +69,7 @@ impl Drop for Background {
 
 pub mod chain_audit;
 pub mod decoders;
+pub mod pbft_sim;
 pub mod pow_sim;
 pub mod raft_sim;
 pub mod sweep;

@@ -97,6 +97,8 @@ struct SimNode<E: Engine> {
     /// Crash after this many more actions of the next step (crash between two writes).
     crash_after_actions: Option<usize>,
     adversary: Option<Box<dyn Adversary<E::Message>>>,
+    /// Misbehaves (an adversary, or an engine built to): exempt from agreement and validity.
+    byzantine: bool,
 }
 
 enum EventKind<M> {
@@ -184,6 +186,11 @@ pub struct SimConfig {
     pub trace_len: usize,
     /// A proof-of-work network: mining, rewinds and probabilistic finality.
     pub proof_of_work: Option<pow::PowSimConfig>,
+    /// Twins: `(node, of)` makes node `node` run validator `of`'s key as a second engine. Both
+    /// receive what is sent to that validator and both send as it; both count as Byzantine.
+    pub twins: Vec<(usize, usize)>,
+    /// Nodes whose engines are built to misbehave (exempt from agreement, like an adversary's).
+    pub byzantine: Vec<usize>,
 }
 
 impl SimConfig {
@@ -199,6 +206,8 @@ impl SimConfig {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(48),
             proof_of_work: None,
+            twins: Vec::new(),
+            byzantine: Vec::new(),
         }
     }
 }
@@ -235,7 +244,7 @@ impl<E: Engine> Sim<E> {
     pub fn new(config: SimConfig, factory: EngineFactory<E>) -> Result<Self, SimFailure> {
         let fixture = bank::fixture();
         let ids: Vec<NodeId> = (0..config.nodes)
-            .map(|i| bank::validator_key(i).public())
+            .map(|i| bank::validator_key(validator_of(&config, i)).public())
             .collect();
         let genesis = fixture.genesis.block.header;
         let chain = DurableChain {
@@ -258,6 +267,7 @@ impl<E: Engine> Sim<E> {
                 adversary: None,
                 deferred: Vec::new(),
                 mempool: BTreeMap::new(),
+                byzantine: false,
             })
             .collect();
         let ledger = match &config.proof_of_work {
@@ -299,6 +309,13 @@ impl<E: Engine> Sim<E> {
             steps: 0,
             proof_of_work,
         };
+        let misbehaving: Vec<usize> = (sim.config.twins.iter())
+            .flat_map(|(node, of)| [*node, *of])
+            .chain(sim.config.byzantine.iter().copied())
+            .collect();
+        for i in misbehaving {
+            sim.set_byzantine(i);
+        }
         for i in 0..sim.nodes.len() {
             sim.start_node(i)?;
         }
@@ -340,14 +357,14 @@ impl<E: Engine> Sim<E> {
         self.nodes[i].engine.is_some()
     }
 
+    /// Node `i`'s engine, if it is running (for engine-specific checks in tests).
+    pub fn engine(&self, i: usize) -> Option<&E> {
+        self.nodes[i].engine.as_ref()
+    }
+
     /// Node `i`'s engine status, if it is running.
     pub fn status(&self, i: usize) -> Option<EngineStatus> {
         self.nodes[i].engine.as_ref().map(Engine::status)
-    }
-
-    /// Node `i`'s engine, if it is running (for engine-specific inspection in tests).
-    pub fn engine(&self, i: usize) -> Option<&E> {
-        self.nodes[i].engine.as_ref()
     }
 
     /// Node `i`'s durable chain height.
@@ -426,7 +443,19 @@ impl<E: Engine> Sim<E> {
     /// are exempt from agreement.
     pub fn set_adversary(&mut self, i: usize, adversary: Box<dyn Adversary<E::Message>>) {
         self.nodes[i].adversary = Some(adversary);
+        self.set_byzantine(i);
+    }
+
+    /// Marks node `i` Byzantine (its engine misbehaves by construction): its commits, divergence
+    /// and leadership claims are exempt from the checks.
+    pub fn set_byzantine(&mut self, i: usize) {
+        self.nodes[i].byzantine = true;
         self.checker.set_byzantine(i);
+    }
+
+    /// Whether node `i` is Byzantine.
+    pub fn is_byzantine(&self, i: usize) -> bool {
+        self.nodes[i].byzantine
     }
 
     /// Installs (or with `None` removes) a network interceptor.
@@ -499,13 +528,19 @@ impl<E: Engine> Sim<E> {
     fn start_node(&mut self, i: usize) -> Result<(), SimFailure> {
         let node = &mut self.nodes[i];
         node.incarnation += 1;
+        let mut validators: Vec<NodeId> = Vec::with_capacity(self.ids.len());
+        for id in &self.ids {
+            if !validators.contains(id) {
+                validators.push(*id);
+            }
+        }
         let setup = NodeSetup {
             index: i,
             me: node.id,
-            validators: self.ids.clone(),
+            validators,
             seed: self.config.seed ^ ((i as u64 + 1) << 32) ^ node.incarnation,
             ledger: self.ledger.clone(),
-            key: bank::validator_key(i),
+            key: bank::validator_key(validator_of(&self.config, i)),
         };
         let restored = Restored {
             engine_state: node.engine_state.clone(),
@@ -810,14 +845,20 @@ impl<E: Engine> Sim<E> {
     fn execute(&mut self, i: usize, action: Action<E::Message>) -> Result<(), SimFailure> {
         match action {
             Action::Send { to, msg } => {
-                if let Some(j) = self.index_of(&to)
-                    && j != i
-                {
-                    self.send(i, j, msg);
+                // Twins share an id: both get what is sent to it.
+                let targets: Vec<usize> = (0..self.nodes.len())
+                    .filter(|j| *j != i && self.ids[*j] == to)
+                    .collect();
+                for j in targets {
+                    self.send(i, j, msg.clone());
                 }
             }
             Action::Broadcast(msg) => {
-                for j in (0..self.nodes.len()).filter(|j| *j != i) {
+                let me = self.ids[i];
+                let targets: Vec<usize> = (0..self.nodes.len())
+                    .filter(|j| self.ids[*j] != me)
+                    .collect();
+                for j in targets {
                     self.send(i, j, msg.clone());
                 }
             }
@@ -927,7 +968,7 @@ impl<E: Engine> Sim<E> {
             Action::StopMining => self.stop_mining(i),
             Action::Event(event) => {
                 if let EngineEvent::Divergence { height, detail } = &event
-                    && self.nodes[i].adversary.is_none()
+                    && !self.nodes[i].byzantine
                 {
                     return Err(self.failure(Violation::new(
                         "validity",
@@ -943,7 +984,7 @@ impl<E: Engine> Sim<E> {
                 }
                 if let EngineEvent::RoleChanged { role, round, .. } = &event {
                     self.record(i, || format!("{} in round {round}", role.as_str()));
-                    if *role == Role::Leader && self.nodes[i].adversary.is_none() {
+                    if *role == Role::Leader && !self.nodes[i].byzantine {
                         match self.leaders.insert(*round, i) {
                             Some(other) if other != i => {
                                 return Err(self.failure(Violation::new(
@@ -960,4 +1001,13 @@ impl<E: Engine> Sim<E> {
         }
         Ok(())
     }
+}
+
+/// The validator whose key node `i` runs: its own, or its twin's.
+fn validator_of(config: &SimConfig, i: usize) -> usize {
+    config
+        .twins
+        .iter()
+        .find(|(node, _)| *node == i)
+        .map_or(i, |(_, of)| *of)
 }

@@ -57,7 +57,7 @@ pub enum Step<E: Engine> {
 enum Expectation {
     /// Some running node's chain reaches this height.
     Height(u64),
-    /// Every running node has the same chain tip.
+    /// Every running honest node has the same chain tip.
     Converged,
     /// Commits resumed after `since`: the decided height grew by at least `blocks`.
     ProgressSince { since: Millis, blocks: u64 },
@@ -120,6 +120,19 @@ impl<E: Engine> Scenario<E> {
         self
     }
 
+    /// Marks `nodes` Byzantine: their engines are built to misbehave (the factory decides how),
+    /// so they are exempt from agreement and from convergence.
+    pub fn byzantine(mut self, nodes: Vec<usize>) -> Self {
+        self.config.byzantine = nodes;
+        self
+    }
+
+    /// Runs twins: each `(node, of)` makes `node` a second engine with validator `of`'s key.
+    pub fn twins(mut self, pairs: Vec<(usize, usize)>) -> Self {
+        self.config.twins = pairs;
+        self
+    }
+
     /// Does `step` at time `at`.
     pub fn at(mut self, at: Millis, step: Step<E>) -> Self {
         self.end = self.end.max(at);
@@ -141,7 +154,7 @@ impl<E: Engine> Scenario<E> {
         self
     }
 
-    /// Expects every running node to hold the same chain at time `by`.
+    /// Expects every running honest node to hold the same chain at time `by`.
     pub fn expect_converged(mut self, by: Millis) -> Self {
         self.end = self.end.max(by);
         self.expectations.push((by, Expectation::Converged));
@@ -340,6 +353,11 @@ fn check<E: Engine>(sim: &Sim<E>, e: &Expectation, marks: &[(Millis, u64)]) -> R
             if running.is_empty() {
                 return Err("no node is running, so none has converged".into());
             }
+            // Byzantine nodes owe nobody a chain.
+            let running: Vec<usize> = running
+                .into_iter()
+                .filter(|i| !sim.is_byzantine(*i))
+                .collect();
             let tips: Vec<(usize, u64)> = running.iter().map(|i| (*i, sim.height(*i))).collect();
             let first = running.first().map(|i| sim.tip(*i).hash());
             if running.iter().any(|i| Some(sim.tip(*i).hash()) != first) {
