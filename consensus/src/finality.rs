@@ -1,13 +1,15 @@
 //! Checking a committed block's finality proof from outside the engine that made it: what an
 //! observer (or `synod block verify`) does before it trusts a block a peer served. Each engine's
-//! proof says something different: Raft, that a validator leading that term signed the block;
-//! proof of work, that the header carries the work its bits claim.
+//! proof says something different: PBFT, that a quorum (2f+1) of the validators signed COMMIT for
+//! this block at its height (the engine's own certificate check); Raft, that a validator leading
+//! that term signed the block; proof of work, that the header carries the work its bits claim.
 
 use synod_chain::BlockHeader;
 use synod_chain::target::Target;
 use synod_genesis::EngineConfig;
 
 use crate::engine::NodeId;
+use crate::pbft::{CertificateError, verify_commit_certificate};
 use crate::raft::proof::{RaftProofError, verify_raft_proof};
 
 /// Why a block's finality proof does not check.
@@ -16,6 +18,9 @@ pub enum FinalityError {
     /// A Raft proof that does not check.
     #[error(transparent)]
     Raft(#[from] RaftProofError),
+    /// A PBFT commit certificate that does not check.
+    #[error(transparent)]
+    Pbft(#[from] CertificateError),
     /// A proof-of-work header whose hash does not meet its own target.
     #[error("the block's hash does not meet the target its bits {bits:08x} declare")]
     InsufficientWork {
@@ -25,9 +30,6 @@ pub enum FinalityError {
     /// A proof-of-work header with unusable bits.
     #[error("the block's bits are not a target: {0}")]
     BadBits(String),
-    /// This build cannot check proofs of the chain's engine.
-    #[error("proofs of the {0} engine cannot be checked by this build")]
-    Unsupported(&'static str),
 }
 
 /// Checks `proof` for `header` on a chain run by `engine` with `validators` (genesis order).
@@ -54,7 +56,10 @@ pub fn verify_finality(
                 })
             }
         }
-        EngineConfig::Pbft(_) => Err(FinalityError::Unsupported("pbft")),
+        EngineConfig::Pbft(_) => {
+            verify_commit_certificate(validators, chain_id, header.hash(), header.height, proof)?;
+            Ok(())
+        }
     }
 }
 
@@ -116,6 +121,78 @@ mod tests {
         assert!(matches!(
             verify_finality(&engine, "finality", &validators, &header, b"junk"),
             Err(FinalityError::Raft(RaftProofError::Malformed(_)))
+        ));
+    }
+
+    #[test]
+    fn a_pbft_block_checks_only_with_a_quorum_of_commits() {
+        use crate::pbft::signing::Statement;
+        use crate::pbft::{Ballot, Commit, CommitCertificate};
+        use synod_genesis::PbftParams;
+
+        let fx = Fixture::new("finality", 5, 100, 0);
+        let validators: Vec<NodeId> = fx.keys[..4].iter().map(|k| k.public()).collect();
+        let mut header = fx.genesis.block.header;
+        header.height = 3;
+        let engine = EngineConfig::Pbft(PbftParams::default());
+        let ballot = Ballot {
+            view: 2,
+            seq: 3,
+            digest: header.hash(),
+        };
+        let certificate = |signers: &[&synod_chain::SecretKey], ballot: Ballot| {
+            let digest = Commit(ballot).signing_digest("finality");
+            CommitCertificate {
+                ballot,
+                signatures: signers
+                    .iter()
+                    .map(|k| (k.public(), k.sign(&digest.0)))
+                    .collect(),
+            }
+            .encode()
+        };
+        let quorum = [&fx.keys[0], &fx.keys[1], &fx.keys[3]];
+        let check =
+            |proof: &[u8]| verify_finality(&engine, "finality", &validators, &header, proof);
+        assert_eq!(check(&certificate(&quorum, ballot)), Ok(()));
+        // Another chain.
+        assert!(
+            verify_finality(
+                &engine,
+                "other",
+                &validators,
+                &header,
+                &certificate(&quorum, ballot)
+            )
+            .is_err()
+        );
+        // 2f signers, a stranger among them, one signer twice, another block, garbage.
+        assert!(matches!(
+            check(&certificate(&quorum[..2], ballot)),
+            Err(FinalityError::Pbft(CertificateError::TooFewSigners { .. }))
+        ));
+        assert!(matches!(
+            check(&certificate(
+                &[&fx.keys[0], &fx.keys[1], &fx.keys[4]],
+                ballot
+            )),
+            Err(FinalityError::Pbft(CertificateError::NotAValidator(_)))
+        ));
+        assert!(matches!(
+            check(&certificate(
+                &[&fx.keys[0], &fx.keys[1], &fx.keys[1]],
+                ballot
+            )),
+            Err(FinalityError::Pbft(CertificateError::DuplicateSigner(_)))
+        ));
+        let elsewhere = Ballot { seq: 4, ..ballot };
+        assert!(matches!(
+            check(&certificate(&quorum, elsewhere)),
+            Err(FinalityError::Pbft(CertificateError::WrongBlock { .. }))
+        ));
+        assert!(matches!(
+            check(b"junk"),
+            Err(FinalityError::Pbft(CertificateError::Encoding(_)))
         ));
     }
 }
