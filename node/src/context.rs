@@ -55,7 +55,7 @@ pub struct NodeContext {
     /// The engine driver's inbox (absent on observers, which run no engine).
     pub inbox: Option<Arc<DriverInbox>>,
     /// Whether this node gossips the transactions its clients submit (a Raft validator forwards
-    /// them to the leader through its engine instead).
+    /// them to the leader through its engine instead; PBFT validators do both, see `run`).
     pub gossip_local_txs: bool,
     /// The tokio runtime, for work the driver thread starts (block fetches).
     pub runtime: tokio::runtime::Handle,

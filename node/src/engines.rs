@@ -7,27 +7,31 @@ use std::thread::JoinHandle;
 
 use synod_chain::Store;
 use synod_consensus::engine::{ChainState, Engine, Restored};
+use synod_consensus::pbft::{ByzantineBehaviour, PbftConfig, PbftEngine};
 use synod_consensus::raft::{RaftConfig, RaftEngine};
-use synod_genesis::{EngineConfig, RaftParams};
-use tracing::error;
+use synod_genesis::{EngineConfig, PbftParams, RaftParams};
+use tracing::{error, warn};
 
 use crate::context::NodeContext;
 use crate::driver::Driver;
 use crate::error::NodeError;
 use crate::inbox::DriverInbox;
+use crate::options::RunOptions;
 
 /// Where a driver reports how it ended.
 pub type DriverDone = tokio::sync::oneshot::Sender<Result<(), NodeError>>;
 
 /// Whether this build can run the genesis's engine (refused at start, with a message, if not).
 pub fn runnable(engine: &EngineConfig) -> bool {
-    matches!(engine, EngineConfig::Raft(_))
+    matches!(engine, EngineConfig::Raft(_) | EngineConfig::Pbft(_))
 }
 
 /// Builds the genesis's engine from the store and starts its driver thread.
+/// `options` were checked against the genesis before (see [`RunOptions::check`]).
 pub fn start(
     ctx: Arc<NodeContext>,
     inbox: Arc<DriverInbox>,
+    options: &RunOptions,
     done: DriverDone,
 ) -> Result<JoinHandle<()>, NodeError> {
     match ctx.genesis.engine.clone() {
@@ -35,24 +39,51 @@ pub fn start(
             let engine = raft(&ctx, params)?;
             spawn_driver(engine, ctx, inbox, done)
         }
+        EngineConfig::Pbft(params) => {
+            let engine = pbft(&ctx, params, options.byzantine)?;
+            spawn_driver(engine, ctx, inbox, done)
+        }
         other => Err(NodeError::EngineUnavailable(other.kind().to_string())),
     }
 }
 
-fn raft(ctx: &NodeContext, params: RaftParams) -> Result<RaftEngine, NodeError> {
-    let validators = ctx
-        .genesis
+/// The genesis validators' keys, in genesis order (the order PBFT numbers its replicas by).
+fn validators(ctx: &NodeContext) -> Vec<synod_chain::PublicKey> {
+    ctx.genesis
         .validators
         .iter()
         .map(|v| v.public_key)
-        .collect();
-    let config = RaftConfig::new(ctx.key.clone(), validators, params, rand::random());
-    RaftEngine::new(config, ctx.ledger.clone(), restored(&ctx.store)?).map_err(|e| {
-        NodeError::EngineState {
-            path: ctx.store.path().to_path_buf(),
-            reason: e.to_string(),
-        }
-    })
+        .collect()
+}
+
+fn engine_state_error(ctx: &NodeContext, reason: impl ToString) -> NodeError {
+    NodeError::EngineState {
+        path: ctx.store.path().to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn raft(ctx: &NodeContext, params: RaftParams) -> Result<RaftEngine, NodeError> {
+    let config = RaftConfig::new(ctx.key.clone(), validators(ctx), params, rand::random());
+    RaftEngine::new(config, ctx.ledger.clone(), restored(&ctx.store)?)
+        .map_err(|e| engine_state_error(ctx, e))
+}
+
+/// A PBFT replica resumed from its persisted view, pre-prepares, prepared certificates and
+/// checkpoint, over the chain in the store. It catches up on blocks it missed by asking peers
+/// (`RequestSync`), which the driver serves from their stores with each block's certificate.
+fn pbft(
+    ctx: &NodeContext,
+    params: PbftParams,
+    behaviour: Option<ByzantineBehaviour>,
+) -> Result<PbftEngine, NodeError> {
+    let mut config = PbftConfig::new(ctx.key.clone(), validators(ctx), params, rand::random());
+    if let Some(behaviour) = behaviour {
+        warn!(%behaviour, "this replica runs with a deliberate Byzantine behaviour (dev chain experiment)");
+        config.behaviour = Some(behaviour);
+    }
+    PbftEngine::new(config, ctx.ledger.clone(), restored(&ctx.store)?)
+        .map_err(|e| engine_state_error(ctx, e))
 }
 
 /// Reads what an engine needs to resume from the store.
@@ -70,8 +101,8 @@ pub fn restored(store: &Store) -> Result<Restored, NodeError> {
             tip: header,
             accounts: store.accounts()?.into_iter().collect(),
         },
-        // Raft never rewinds, so it rebuilds nothing from recent blocks; a proof-of-work engine
-        // asks for `restore_depth` of them.
+        // Raft and PBFT never rewind (their blocks are final), so they rebuild nothing from
+        // recent blocks; a proof-of-work engine asks for `restore_depth` of them.
         recent: Vec::new(),
     })
 }

@@ -42,6 +42,9 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// A run option the chain does not allow (a Byzantine behaviour off a dev chain).
+    #[error("{0}")]
+    Refused(String),
     /// Setting up the network failed.
     #[error("network: {0}")]
     Network(String),

@@ -20,6 +20,7 @@ pub mod listen;
 pub mod mempool;
 pub mod metrics;
 pub mod net;
+pub mod options;
 pub mod rpc;
 pub mod status;
 pub mod sync;
@@ -41,13 +42,14 @@ use inbox::DriverInbox;
 use mempool::journal::Journal;
 use mempool::{Mempool, MempoolConfig};
 use metrics::Metrics;
+pub use options::RunOptions;
 use status::NodeStatus;
 
 /// The mempool journal's file name in the data folder.
 const JOURNAL_FILE: &str = "mempool.journal";
 
-/// Runs the node whose home is `home` until SIGINT or SIGTERM.
-pub fn run(home: &Path) -> Result<(), NodeError> {
+/// Runs the node whose home is `home` until SIGINT or SIGTERM, with `options` for this run.
+pub fn run(home: &Path, options: RunOptions) -> Result<(), NodeError> {
     let loaded = Home::new(home).load()?;
     init_logging(&loaded.config.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -55,7 +57,7 @@ pub fn run(home: &Path) -> Result<(), NodeError> {
         .enable_all()
         .build()
         .map_err(|e| NodeError::Runtime(e.to_string()))?;
-    runtime.block_on(run_loaded(loaded))
+    runtime.block_on(run_loaded(loaded, options))
 }
 
 fn init_logging(level: &str) {
@@ -80,7 +82,7 @@ fn parse_addr(what: &'static str, text: &str) -> Result<SocketAddr, NodeError> {
         })
 }
 
-async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
+async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeError> {
     let LoadedHome {
         home,
         config,
@@ -103,6 +105,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         });
     }
     let run_engine = config.role == NodeRole::Validator;
+    options.check(&genesis, run_engine)?;
 
     let rpc_addr = parse_addr("rpc", &config.rpc)?;
     let p2p_addr = parse_addr("p2p", &config.listen)?;
@@ -137,7 +140,11 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     }
     let inbox = run_engine.then(|| Arc::new(DriverInbox::new()));
     // A Raft validator hands its clients' transactions to the leader through its engine; every
-    // other node spreads them by gossip.
+    // other node spreads them by gossip. PBFT validators gossip too, although their engine also
+    // forwards to the primary: a backup suspects the primary only for transactions it holds
+    // itself (paper §4.4: the client multicasts to every replica), so a transaction known to one
+    // backup alone could never gather the quorum of VIEW-CHANGEs that replaces a crashed, silent
+    // or censoring primary.
     let gossip_local_txs = !(run_engine && matches!(genesis.engine, EngineConfig::Raft(_)));
     let metrics = Metrics::new();
     let faults = Arc::new(faults::Faults::new(
@@ -238,7 +245,12 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let driver_thread = match &inbox {
-        Some(inbox) => Some(engines::start(ctx.clone(), inbox.clone(), done_tx)?),
+        Some(inbox) => Some(engines::start(
+            ctx.clone(),
+            inbox.clone(),
+            &options,
+            done_tx,
+        )?),
         None => {
             let follower = ctx.clone();
             let follow_peers = peers.clone();
