@@ -10,7 +10,7 @@ use synod_genesis::testnet;
 
 use super::status::status_table;
 use super::{InitArgs, load};
-use crate::cluster::status_of;
+use crate::cluster::{Cluster, status_of};
 use crate::procs;
 
 /// Starts every stopped node of `dir` (creating a default testnet first if there is none) and
@@ -106,8 +106,11 @@ fn wait_ready(
         indicatif::ProgressBar::hidden()
     };
     spinner.enable_steady_tick(Duration::from_millis(120));
+    let cluster = Cluster::new(dir, manifest.clone());
+    let mut last_nudge: Option<Instant> = None;
     loop {
         let mut ready = 0;
+        let mut connected = 0;
         let mut notes = Vec::new();
         for node in &manifest.nodes {
             let home = dir.join(&node.home);
@@ -124,6 +127,9 @@ fn wait_ready(
                 Some(s) => {
                     let peers = s["peers"].as_u64().unwrap_or(0) as usize;
                     let height = s["height"].as_u64().unwrap_or(0);
+                    if peers + 1 >= n {
+                        connected += 1;
+                    }
                     if peers + 1 >= n && height >= 1 {
                         ready += 1;
                     } else {
@@ -147,6 +153,10 @@ fn wait_ready(
             }
             return Ok(());
         }
+        if ready == 0 && connected == n && last_nudge.is_none_or(|at| at.elapsed() >= NUDGE_EVERY) {
+            last_nudge = Some(Instant::now());
+            nudge(&cluster);
+        }
         if started.elapsed() > timeout {
             spinner.finish_and_clear();
             bail!(
@@ -156,6 +166,19 @@ fn wait_ready(
             );
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How often a connected testnet at height 0 is asked for its first block.
+const NUDGE_EVERY: Duration = Duration::from_secs(2);
+
+/// Asks the node that leads a connected, empty chain to commit a first (empty) block, which shows
+/// the whole testnet commits. A new Raft leader commits one by itself; a PBFT primary proposes
+/// only when transactions wait, so a fresh PBFT testnet needs the nudge. Best effort: no leader
+/// yet, or a refusal, means another try on a later turn.
+fn nudge(cluster: &Cluster) {
+    if let Some(leader) = cluster.leader(None) {
+        let _ = cluster.admin(leader).call("propose", serde_json::json!({}));
     }
 }
 

@@ -37,7 +37,7 @@ pub enum TestnetCommand {
     /// Kill one node (SIGKILL by default: a crash).
     Kill(NodeArgs),
     /// Start one node.
-    Start(NodeArgs),
+    Start(StartArgs),
     /// Split the running testnet into groups that cannot reach each other (dev chains): every
     /// message between groups is dropped, both ways.
     Partition(faults::PartitionArgs),
@@ -89,6 +89,19 @@ pub struct NodeArgs {
     /// Signal for `kill`: kill (a crash) or term (an orderly stop).
     #[arg(long, default_value = "kill", value_parser = ["kill", "term"])]
     pub signal: String,
+}
+
+/// Arguments of `synod testnet start`.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// The node (name like node1, or index).
+    pub node: String,
+    /// Testnet folder.
+    #[arg(long, default_value = "testnet")]
+    pub dir: PathBuf,
+    /// Start it as a Byzantine PBFT replica (dev chains only; see `synod node --byzantine`).
+    #[arg(long, value_name = "BEHAVIOUR")]
+    pub byzantine: Option<String>,
 }
 
 /// Arguments of `synod testnet init`.
@@ -191,9 +204,18 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
         }
         TestnetCommand::Start(args) => {
             let (manifest, i) = node(&args.dir, &args.node)?;
-            let pid = procs::start(&args.dir.join(&manifest.nodes[i].home))?;
+            let home = args.dir.join(&manifest.nodes[i].home);
+            let pid = match &args.byzantine {
+                Some(behaviour) => procs::start_with(&home, &["--byzantine", behaviour])?,
+                None => procs::start(&home)?,
+            };
+            let how = args
+                .byzantine
+                .as_ref()
+                .map(|b| format!(" with --byzantine {b}"))
+                .unwrap_or_default();
             println!(
-                "started {} (pid {pid}), rpc {}",
+                "started {}{how} (pid {pid}), rpc {}",
                 manifest.nodes[i].name, manifest.nodes[i].rpc
             );
             Ok(())
