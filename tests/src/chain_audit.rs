@@ -97,15 +97,20 @@ pub fn wait_converged(net: &Testnet, min: u64, timeout: Duration) {
 /// Stops the testnet and checks every node's database: same blocks at every height, same
 /// accounts, and each one consistent on its own (chain links, indexes, replayed state).
 pub fn assert_databases_identical(net: &Testnet) {
+    let all: Vec<usize> = (0..net.manifest.nodes.len()).collect();
+    assert_databases_identical_among(net, &all);
+}
+
+/// [`assert_databases_identical`] over the nodes `nodes` only (the honest ones, when others were
+/// Byzantine). Stops every node first.
+pub fn assert_databases_identical_among(net: &Testnet, nodes: &[usize]) {
     net.down();
     let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).expect("the genesis");
     let state = genesis.state();
     let ledger = Ledger::new(genesis.ledger_rules());
-    let stores: Vec<_> = (0..net.manifest.nodes.len())
-        .map(|i| net.store(i))
-        .collect();
+    let stores: Vec<_> = nodes.iter().map(|i| net.store(*i)).collect();
     let tip = stores[0].tip();
-    for (i, store) in stores.iter().enumerate() {
+    for (store, i) in stores.iter().zip(nodes) {
         assert_eq!(store.tip(), tip, "node {i} has another tip");
         assert_eq!(
             store.accounts().expect("accounts"),
@@ -122,6 +127,34 @@ pub fn assert_databases_identical(net: &Testnet) {
                 stores[0].hash_at(height).expect("the canonical index"),
                 "node {i} differs at height {height}"
             );
+        }
+    }
+}
+
+/// Stops the testnet and checks, in the databases of `nodes`, that every block's stored finality
+/// proof verifies against the genesis validators, as an observer would check it.
+pub fn assert_proofs_verify(net: &Testnet, nodes: &[usize]) {
+    net.down();
+    let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).expect("the genesis");
+    let validators: Vec<_> = genesis.validators.iter().map(|v| v.public_key).collect();
+    for &i in nodes {
+        let store = net.store(i);
+        let tip = store.tip();
+        for height in 1..=tip.height {
+            let header = store
+                .header_at(height)
+                .expect("the header index")
+                .expect("a header at every height up to the tip");
+            let proof = store.proof(&header.hash()).expect("the proof table");
+            if let Err(e) = synod_consensus::finality::verify_finality(
+                &genesis.engine,
+                &genesis.chain_id,
+                &validators,
+                &header,
+                &proof,
+            ) {
+                panic!("node {i}: the proof of block {height} does not verify: {e}");
+            }
         }
     }
 }

@@ -12,10 +12,15 @@ use synod_chain::Store;
 use synod_genesis::{Home, TestnetManifest};
 use synod_node::rpc::client::RpcClient;
 
-/// The `synod` binary, built (or brought up to date) once per test process.
+/// The `synod` binary, built (or brought up to date) once per test process; `SYNOD_BIN` names a
+/// binary to use as it is instead (a copy no concurrent build of the shared target folder can
+/// replace mid-run).
 pub fn synod_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("SYNOD_BIN") {
+            return PathBuf::from(bin);
+        }
         let exe = std::env::current_exe().expect("the test binary has a path");
         // target/<profile>/deps/<test> -> target/<profile>/synod
         let profile_dir = exe
@@ -140,6 +145,19 @@ impl Testnet {
             &self.manifest.nodes[i].name,
             "--dir",
             &self.dir_arg(),
+        ]);
+    }
+
+    /// Starts node `i` as a Byzantine PBFT replica (`synod testnet start --byzantine`).
+    pub fn start_byzantine(&self, i: usize, behaviour: &str) {
+        synod_ok(&[
+            "testnet",
+            "start",
+            &self.manifest.nodes[i].name,
+            "--dir",
+            &self.dir_arg(),
+            "--byzantine",
+            behaviour,
         ]);
     }
 
