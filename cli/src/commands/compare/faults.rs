@@ -35,6 +35,17 @@ pub fn check_available(faults: &[FaultKind]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why `engine` cannot be run under `kind` on a live testnet, if it cannot: only PBFT replicas
+/// have Byzantine behaviours (`synod node --byzantine` refuses other engines). A crash-fault
+/// engine under a lying leader is shown by `synod simulate` instead.
+pub fn not_applicable(engine: &str, kind: FaultKind) -> Option<String> {
+    (kind == FaultKind::Byzantine && engine != "pbft").then(|| {
+        format!(
+            "a live {engine} node has no Byzantine mode (synod node --byzantine is pbft-only); see synod simulate --engine {engine} --byzantine 1"
+        )
+    })
+}
+
 /// A fault in force: what was done, and to whom.
 #[derive(Clone, Debug, Default)]
 pub struct Injected {

@@ -118,9 +118,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         let mut unavailable: Option<String> = None;
         for fault in &args.faults {
             let label = format!("[{}/{total}] {engine} n={n} {fault}", runs.len() + 1);
-            let mut result = match &unavailable {
-                Some(reason) => Run::not_run(engine, *fault, n, "unavailable", reason.clone()),
-                None => match run::run(engine, n, *fault, &spec, &|line| {
+            let skipped = faults::not_applicable(engine, *fault);
+            let mut result = match (&unavailable, skipped) {
+                (Some(reason), _) => Run::not_run(engine, *fault, n, "unavailable", reason.clone()),
+                (None, Some(reason)) => Run::not_run(engine, *fault, n, "not run", reason),
+                (None, None) => match run::run(engine, n, *fault, &spec, &|line| {
                     bar.set_message(format!("{label}: {line}"))
                 }) {
                     Ok(run) => run,
