@@ -1,12 +1,14 @@
 //! The engines `synod simulate` can put in the simulator, and how each is built: its factory and
-//! its Byzantine behaviours. This is the one place a new engine's simulator plugs in (a factory
-//! such as `synod_consensus::pbft::simulation::pbft_factory` and its behaviours); until then the
-//! engine is reported as not in this build.
+//! its Byzantine behaviours. This is the one place an engine's simulator plugs in; an engine
+//! without one here is reported as not in this build.
 
+use synod_consensus::engine::Engine;
+use synod_consensus::pbft::simulation::{PbftSimOptions, pbft_factory};
+use synod_consensus::pbft::{ByzantineBehaviour, PbftEngine};
 use synod_consensus::raft::RaftEngine;
 use synod_consensus::raft::simulation::{RaftBehaviour, RaftOptions, adversary, raft_factory};
-use synod_consensus::sim::scenario::{FaultMix, random_faults_of};
-use synod_consensus::sim::{SimFailure, bank};
+use synod_consensus::sim::scenario::{FaultMix, Scenario, random_faults_of};
+use synod_consensus::sim::{EngineFactory, Sim, SimFailure, bank};
 
 /// What one seed is run with.
 #[derive(Clone, Debug)]
@@ -38,6 +40,13 @@ pub struct Passed {
 
 /// Refuses what this build cannot simulate, with the reason.
 pub fn check(engine: &str, spec: &SeedSpec) -> anyhow::Result<()> {
+    if spec.byzantine > spec.nodes {
+        anyhow::bail!(
+            "--byzantine {} exceeds --nodes {}",
+            spec.byzantine,
+            spec.nodes
+        );
+    }
     match engine {
         "raft" => {
             if spec.byzantine > 0 {
@@ -45,19 +54,24 @@ pub fn check(engine: &str, spec: &SeedSpec) -> anyhow::Result<()> {
                     .parse::<RaftBehaviour>()
                     .map_err(anyhow::Error::msg)?;
             }
-            if spec.byzantine > spec.nodes {
-                anyhow::bail!(
-                    "--byzantine {} exceeds --nodes {}",
-                    spec.byzantine,
-                    spec.nodes
-                );
+            Ok(())
+        }
+        "pbft" => {
+            if spec.nodes < 4 {
+                anyhow::bail!("PBFT needs at least 4 replicas (3f+1), not {}", spec.nodes);
+            }
+            if spec.byzantine > 0 {
+                spec.behaviour
+                    .parse::<ByzantineBehaviour>()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             Ok(())
         }
-        "pbft" | "pow" => anyhow::bail!(
-            "the {engine} simulator is not in this build of synod yet: it arrives with the {engine} engine"
+        "pow" => anyhow::bail!(
+            "the pow simulator is not in this build of synod: its sweeps run in the test suite \
+             (tests/tests/pow_random.rs)"
         ),
-        other => anyhow::bail!("unknown engine {other:?}; expected raft, pbft or pow"),
+        other => anyhow::bail!("unknown engine {other:?}; expected raft or pbft"),
     }
 }
 
@@ -68,12 +82,21 @@ pub fn run_seed(
     seed: u64,
 ) -> anyhow::Result<Result<Passed, SimFailure>> {
     check(engine, spec)?;
+    if engine == "pbft" {
+        let mut options = PbftSimOptions::default();
+        if spec.byzantine > 0 {
+            let behaviour: ByzantineBehaviour =
+                spec.behaviour.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            options.behaviours = (0..spec.byzantine).map(|i| (i, behaviour)).collect();
+        }
+        let scenario = scenario::<PbftEngine>(spec, seed).byzantine(options.byzantine_nodes());
+        return Ok(run(scenario, pbft_factory(options)));
+    }
     let validators: Vec<_> = (0..spec.nodes)
         .map(|i| bank::validator_key(i).public())
         .collect();
     let chain_id = bank::fixture().genesis.chain_id.clone();
-    let mut scenario = random_faults_of::<RaftEngine>(seed, spec.nodes, spec.duration_ms, spec.mix)
-        .trace(spec.trace_lines);
+    let mut scenario = scenario::<RaftEngine>(spec, seed);
     if spec.byzantine > 0 {
         let behaviour: RaftBehaviour = spec.behaviour.parse().map_err(anyhow::Error::msg)?;
         for i in 0..spec.byzantine {
@@ -83,11 +106,17 @@ pub fn run_seed(
             );
         }
     }
-    Ok(scenario
-        .run(raft_factory(RaftOptions::default()))
-        .map(|sim| Passed {
-            steps: sim.steps(),
-            commits: sim.commit_log().len(),
-            trace: sim.trace_lines(),
-        }))
+    Ok(run(scenario, raft_factory(RaftOptions::default())))
+}
+
+fn scenario<E: Engine>(spec: &SeedSpec, seed: u64) -> Scenario<E> {
+    random_faults_of::<E>(seed, spec.nodes, spec.duration_ms, spec.mix).trace(spec.trace_lines)
+}
+
+fn run<E: Engine>(scenario: Scenario<E>, factory: EngineFactory<E>) -> Result<Passed, SimFailure> {
+    scenario.run(factory).map(|sim: Sim<E>| Passed {
+        steps: sim.steps(),
+        commits: sim.commit_log().len(),
+        trace: sim.trace_lines(),
+    })
 }

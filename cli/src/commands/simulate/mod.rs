@@ -27,7 +27,8 @@ pub struct SimulateArgs {
     /// How many nodes misbehave (nodes 0..K).
     #[arg(long, default_value_t = 0)]
     byzantine: usize,
-    /// How they misbehave (Raft: equivocate, silent, replay).
+    /// How they misbehave (Raft: equivocate, silent, replay; PBFT: equivocate, silent, censor,
+    /// bad-block, bad-new-view, double-vote, amnesia).
     #[arg(long, default_value = "equivocate")]
     behaviour: String,
     /// Fault kinds the random schedules draw from: crash, partition, loss (or none).
