@@ -18,7 +18,9 @@ pub mod inbox;
 pub mod listen;
 pub mod mempool;
 pub mod metrics;
+pub mod miner;
 pub mod net;
+pub mod peer_score;
 pub mod rpc;
 pub mod status;
 pub mod sync;
@@ -57,6 +59,25 @@ pub fn run(home: &Path) -> Result<(), NodeError> {
     runtime.block_on(run_loaded(loaded))
 }
 
+/// The miner's settings from the config: threads, and the payout key (the node's own unless
+/// `address` names another public key or a key file).
+fn mining_setup(
+    config: &synod_genesis::MiningConfig,
+    home: &Path,
+    me: &synod_chain::PublicKey,
+) -> Result<driver::MiningSetup, NodeError> {
+    let payout = match &config.address {
+        Some(text) => miner::payout::parse_payout(text, home)
+            .map_err(|e| NodeError::Runtime(format!("config.toml: mining.address: {e}")))?,
+        None => *me,
+    };
+    Ok(driver::MiningSetup {
+        enabled: config.threads > 0,
+        threads: config.threads,
+        payout,
+    })
+}
+
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
@@ -88,13 +109,17 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     } = loaded;
     let me = key.public();
     let is_validator = genesis.validator_index(&me).is_some();
-    if config.role == NodeRole::Validator && !is_validator {
+    // A permissioned chain admits its validators only; on a proof-of-work chain every node runs
+    // the engine (one that does not mine still validates, relays and serves).
+    let permissioned = genesis.engine.is_permissioned();
+    if permissioned && config.role == NodeRole::Validator && !is_validator {
         return Err(NodeError::NotAValidator {
             key: me.to_string(),
             chain_id: genesis.chain_id.clone(),
         });
     }
-    let run_engine = config.role == NodeRole::Validator;
+    let run_engine = config.role == NodeRole::Validator || !permissioned;
+    let mining = mining_setup(&config.mining, &home.dir, &me)?;
     if !engines::runnable(&genesis.engine) {
         return Err(NodeError::EngineUnavailable(
             genesis.engine.kind().to_string(),
@@ -133,6 +158,11 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         );
     }
     let inbox = run_engine.then(|| Arc::new(DriverInbox::new()));
+    let metrics = Metrics::new();
+    let mining_stats = Arc::new(miner::stats::MiningStats::new(
+        metrics.hashes.clone(),
+        metrics.blocks_mined.clone(),
+    ));
     // A Raft validator hands its clients' transactions to the leader through its engine; every
     // other node spreads them by gossip.
     let gossip_local_txs = !(run_engine && matches!(genesis.engine, EngineConfig::Raft(_)));
@@ -153,7 +183,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             validators.clone(),
             if run_engine { "follower" } else { "observer" },
         )),
-        metrics: Metrics::new(),
+        metrics,
         members: RwLock::new(validators.iter().copied().collect::<HashSet<_>>()),
         net: OnceLock::new(),
         inbox: inbox.clone(),
@@ -161,6 +191,8 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         runtime: tokio::runtime::Handle::current(),
         driver_heartbeat: std::sync::atomic::AtomicU64::new(0),
         health: health::Health::default(),
+        mining: mining_stats,
+        connected: RwLock::new((0, Vec::new())),
         moniker: config.moniker.clone(),
         me,
         key: key.clone(),
@@ -172,7 +204,13 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
         chain = %genesis.chain_id,
         engine = genesis.engine.kind(),
         height = tip.height,
-        role = if run_engine { "validator" } else { "observer" },
+        role = if !permissioned {
+            "peer"
+        } else if run_engine {
+            "validator"
+        } else {
+            "observer"
+        },
         "starting"
     );
     let replay_ctx = ctx.clone();
@@ -208,6 +246,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             dial,
             known,
             tx_topic: format!("synod/{}/txs", ctx.genesis_hash.short()),
+            open: !permissioned,
         },
         Arc::new(inbound::NodeInbound {
             ctx: ctx.clone(),
@@ -225,7 +264,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let driver_thread = match &inbox {
-        Some(inbox) => Some(engines::start(ctx.clone(), inbox.clone(), done_tx)?),
+        Some(inbox) => Some(engines::start(ctx.clone(), inbox.clone(), mining, done_tx)?),
         None => {
             let follower = ctx.clone();
             let follow_peers = peers.clone();

@@ -1,66 +1,90 @@
 //! Which engine a node runs, built from its genesis and restored from its store, and the driver
-//! thread that runs it. One function per engine: the rest of the node knows no engine's types.
+//! thread that runs it. One function per engine ([`raft`], [`pow`]): the rest of the node knows
+//! no engine's types. What the node asks of an engine beyond the contract (mining, connected
+//! peers, proof-of-work figures for the RPC) goes through [`HostedEngine`], whose defaults suit
+//! an engine that has none of it.
+
+mod pow;
+mod raft;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use synod_chain::Store;
-use synod_consensus::engine::{ChainState, Engine, Restored};
-use synod_consensus::raft::{RaftConfig, RaftEngine};
-use synod_genesis::{EngineConfig, RaftParams};
+use synod_consensus::engine::{Action, ChainState, Engine, Millis, NodeId, Restored};
+use synod_genesis::EngineConfig;
 use tracing::error;
 
 use crate::context::NodeContext;
-use crate::driver::Driver;
+use crate::driver::{Driver, MiningSetup};
 use crate::error::NodeError;
 use crate::inbox::DriverInbox;
+use crate::status::PowView;
 
 /// Where a driver reports how it ended.
 pub type DriverDone = tokio::sync::oneshot::Sender<Result<(), NodeError>>;
 
+/// An engine as the node hosts it: the contract, plus the node's controls outside it.
+pub trait HostedEngine: Engine + Send + 'static {
+    /// Turns mining on or off, paying `payout`; the actions go to the driver like any others.
+    /// Engines that do not mine refuse, with the reason.
+    fn set_mining(
+        &mut self,
+        _now: Millis,
+        _enabled: bool,
+        _payout: NodeId,
+        _out: &mut Vec<Action<Self::Message>>,
+    ) -> Result<(), String> {
+        Err("this chain's engine does not mine; only proof-of-work chains do".into())
+    }
+
+    /// The peers the node is connected to now (an open network learns its peers this way).
+    fn connected(&mut self, _peers: &[NodeId]) {}
+
+    /// Proof-of-work figures for `status` and `get_mining_info`.
+    fn pow_view(&self) -> Option<PowView> {
+        None
+    }
+}
+
 /// Whether this build can run the genesis's engine (refused at start, with a message, if not).
 pub fn runnable(engine: &EngineConfig) -> bool {
-    matches!(engine, EngineConfig::Raft(_))
+    matches!(engine, EngineConfig::Raft(_) | EngineConfig::Pow(_))
 }
 
 /// Builds the genesis's engine from the store and starts its driver thread.
 pub fn start(
     ctx: Arc<NodeContext>,
     inbox: Arc<DriverInbox>,
+    mining: MiningSetup,
     done: DriverDone,
 ) -> Result<JoinHandle<()>, NodeError> {
     match ctx.genesis.engine.clone() {
         EngineConfig::Raft(params) => {
-            let engine = raft(&ctx, params)?;
-            spawn_driver(engine, ctx, inbox, done)
+            let engine = raft::build(&ctx, params)?;
+            spawn_driver(engine, ctx, inbox, mining, done)
+        }
+        EngineConfig::Pow(params) => {
+            let engine = pow::build(&ctx, params, &mining)?;
+            spawn_driver(engine, ctx, inbox, mining, done)
         }
         other => Err(NodeError::EngineUnavailable(other.kind().to_string())),
     }
 }
 
-fn raft(ctx: &NodeContext, params: RaftParams) -> Result<RaftEngine, NodeError> {
-    let validators = ctx
-        .genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key)
-        .collect();
-    let config = RaftConfig::new(ctx.key.clone(), validators, params, rand::random());
-    RaftEngine::new(config, ctx.ledger.clone(), restored(&ctx.store)?).map_err(|e| {
-        NodeError::EngineState {
-            path: ctx.store.path().to_path_buf(),
-            reason: e.to_string(),
-        }
-    })
-}
-
-/// Reads what an engine needs to resume from the store.
-pub fn restored(store: &Store) -> Result<Restored, NodeError> {
+/// Reads what an engine needs to resume from the store, with the last `recent` canonical blocks
+/// (their proofs and undo data) for an engine that rebuilds its recent past from them.
+pub fn restored(store: &Store, recent: u64) -> Result<Restored, NodeError> {
     let tip = store.tip();
     let header = store.header_at(tip.height)?.ok_or_else(|| {
         NodeError::Runtime(format!("the tip header at {} is missing", tip.height))
     })?;
+    let recent = if recent == 0 {
+        Vec::new()
+    } else {
+        store.recent_blocks(recent)?
+    };
     Ok(Restored {
         engine_state: store
             .engine_range(&[], &[0xff; 32])?
@@ -70,24 +94,31 @@ pub fn restored(store: &Store) -> Result<Restored, NodeError> {
             tip: header,
             accounts: store.accounts()?.into_iter().collect(),
         },
-        // Raft never rewinds, so it rebuilds nothing from recent blocks; a proof-of-work engine
-        // asks for `restore_depth` of them.
-        recent: Vec::new(),
+        recent,
     })
 }
 
+/// The error for engine state the store holds but the engine cannot use.
+fn engine_state_error(store: &Store, reason: impl std::fmt::Display) -> NodeError {
+    NodeError::EngineState {
+        path: store.path().to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
 /// Runs `engine` on its own thread; a panic in it ends the node with the reason, not half-alive.
-fn spawn_driver<E: Engine + Send + 'static>(
+fn spawn_driver<E: HostedEngine>(
     engine: E,
     ctx: Arc<NodeContext>,
     inbox: Arc<DriverInbox>,
+    mining: MiningSetup,
     done: DriverDone,
 ) -> Result<JoinHandle<()>, NodeError> {
     std::thread::Builder::new()
         .name("engine-driver".into())
         .spawn(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                Driver::new(engine, ctx).run(&inbox)
+                Driver::new(engine, ctx, inbox.clone(), mining).run(&inbox)
             }))
             .unwrap_or_else(|panic| {
                 let what = panic

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod guard;
 pub mod methods;
+pub mod mining;
 pub mod request;
 
 use std::sync::Arc;
