@@ -129,6 +129,7 @@ fn setup(args: &BenchArgs) -> anyhow::Result<Bench> {
                 random_keys: false,
                 force: true,
                 params: args.params.clone(),
+                pow: Default::default(),
             };
             synod_genesis::testnet::init(&init.options()?)
                 .with_context(|| format!("creating a testnet in {}", dir.display()))?;

@@ -178,22 +178,30 @@ pub fn block(args: BlockArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&b)?);
         return Ok(());
     }
-    println!(
-        "{}",
-        key_values([
-            ("height", b["height"].to_string()),
-            ("id", b["hash"].as_str().unwrap_or("").to_string()),
-            ("parent", b["parent"].as_str().unwrap_or("").to_string()),
-            (
-                "time",
-                synod_genesis::time::format_rfc3339_utc(b["timestamp_ms"].as_u64().unwrap_or(0))
-            ),
-            ("proposer", b["proposer"].as_str().unwrap_or("").to_string()),
-            ("round", b["round"].to_string()),
-            ("final", b["final"].to_string()),
-            ("transactions", b["tx_count"].to_string()),
-        ])
-    );
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut fields = vec![
+        ("height", b["height"].to_string()),
+        ("id", text(&b["hash"])),
+        ("parent", text(&b["parent"])),
+        (
+            "time",
+            synod_genesis::time::format_rfc3339_utc(b["timestamp_ms"].as_u64().unwrap_or(0)),
+        ),
+        ("proposer", text(&b["proposer"])),
+        ("round", b["round"].to_string()),
+        ("final", b["final"].to_string()),
+        ("transactions", b["tx_count"].to_string()),
+    ];
+    // Proof-of-work blocks carry their work and their depth in the chain.
+    if !b["confirmations"].is_null() {
+        fields.extend([
+            ("bits", text(&b["bits"])),
+            ("nonce", b["nonce"].to_string()),
+            ("chainwork", text(&b["chainwork"])),
+            ("confirmations", b["confirmations"].to_string()),
+        ]);
+    }
+    println!("{}", key_values(fields));
     if let Some(txs) = b["txs"].as_array().filter(|t| !t.is_empty()) {
         let mut table = Table::new(["#", "from", "to", "amount", "fee", "nonce"]);
         for (i, tx) in txs.iter().enumerate() {

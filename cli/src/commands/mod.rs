@@ -5,7 +5,9 @@ mod chain;
 mod genesis;
 mod inspect;
 mod keygen;
+mod mine;
 mod node;
+mod pow_flags;
 mod target;
 mod testnet;
 
@@ -46,6 +48,8 @@ enum Command {
     Propose(chain::TargetOnly),
     /// Drive signed transactions into a live testnet and measure throughput and latency.
     Bench(bench::BenchArgs),
+    /// Mine blocks on a proof-of-work node now, or measure the mining kernel (`--bench`).
+    Mine(mine::MineArgs),
 }
 
 /// Runs the parsed command.
@@ -62,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(args) => chain::account(args),
         Command::Propose(args) => chain::propose(args),
         Command::Bench(args) => bench::run(args),
+        Command::Mine(args) => mine::run(args),
     }
 }

@@ -12,6 +12,7 @@ use synod_genesis::TestnetManifest;
 use synod_genesis::testnet::{self, EngineKind, TestnetOptions};
 use synod_node::rpc::client::RpcClient;
 
+use super::pow_flags::PowFlags;
 use crate::procs;
 use crate::table::Table;
 
@@ -112,12 +113,17 @@ pub struct InitArgs {
     /// the names are the genesis file's `engine` fields).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
     pub params: Vec<(String, String)>,
+    #[command(flatten)]
+    pub pow: PowFlags,
 }
 
 impl InitArgs {
     /// The library's options for these arguments.
     pub fn options(&self) -> anyhow::Result<TestnetOptions> {
         let engine: EngineKind = self.engine.parse().map_err(anyhow::Error::msg)?;
+        // The flags first, so that an explicit --param of the same name wins.
+        let mut engine_params = self.pow.params(&self.engine)?;
+        engine_params.extend(self.params.iter().cloned());
         Ok(TestnetOptions {
             dir: self.dir.clone(),
             engine,
@@ -132,7 +138,7 @@ impl InitArgs {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
-            engine_params: self.params.clone(),
+            engine_params,
         })
     }
 }
@@ -240,6 +246,7 @@ pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
             random_keys: false,
             force: false,
             params: Vec::new(),
+            pow: PowFlags::default(),
         };
         testnet::init(&args.options()?)
             .with_context(|| format!("creating a testnet in {}", dir.display()))?;
@@ -345,8 +352,18 @@ fn status_table(dir: &Path, manifest: &TestnetManifest) -> String {
     let first: Vec<Option<Value>> = manifest.nodes.iter().map(|n| node_status(&n.rpc)).collect();
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
+    // Proof of work has no rounds; its nodes show their miners' hash rates instead.
+    let pow = manifest.engine == EngineKind::Pow;
     let mut table = Table::new([
-        "node", "pid", "role", "round", "height", "peers", "mempool", "tx/s", "rpc",
+        "node",
+        "pid",
+        "role",
+        if pow { "hash rate" } else { "round" },
+        "height",
+        "peers",
+        "mempool",
+        "tx/s",
+        "rpc",
     ]);
     for (node, before) in manifest.nodes.iter().zip(first) {
         let pid = procs::running_pid(&dir.join(&node.home));
@@ -372,7 +389,13 @@ fn status_table(dir: &Path, manifest: &TestnetManifest) -> String {
             node.name.clone(),
             pid.map_or("down".into(), |p| p.to_string()),
             field(&now, "role"),
-            field(&now, "round"),
+            if pow {
+                now.as_ref()
+                    .and_then(|s| s["hash_rate"].as_f64())
+                    .map_or("-".into(), super::mine::format_hash_rate)
+            } else {
+                field(&now, "round")
+            },
             field(&now, "height"),
             field(&now, "peers"),
             field(&now, "mempool"),
