@@ -94,6 +94,7 @@ fn a_forged_raft_block_served_to_an_observer_is_refused_and_the_peer_banned() {
                 dial: Vec::new(),
                 known: Default::default(),
                 tx_topic: "unused".into(),
+                open: false,
             },
             Arc::new(Liar { response }),
         )
@@ -148,6 +149,7 @@ fn a_strangers_flood_is_dropped_at_the_edge_and_the_chain_goes_on() {
                     dial: vec![to_multiaddr(&node.listen).unwrap()],
                     known: [(peer, to_multiaddr(&node.listen).unwrap())].into(),
                     tx_topic: "unused".into(),
+                    open: false,
                 },
                 Arc::new(Liar {
                     response: Vec::new(),
