@@ -86,6 +86,10 @@ pub enum Input<M> {
     /// Committed blocks with their finality proofs, fetched from a peer's store after an
     /// [`Action::RequestSync`], lowest first. Unverified: the engine checks every proof and block.
     Synced(Vec<SyncedBlock>),
+    /// Transactions the node's mempool gave up (expired, evicted, replaced): the engine forgets
+    /// them, so they cannot commit through it after the user was told they were dropped, and a
+    /// replacement with the same nonce can take their place.
+    Withdrawn(Vec<Hash>),
 }
 
 /// A committed block as a peer's store holds it: the block and its finality proof.

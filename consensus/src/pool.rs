@@ -5,8 +5,14 @@
 //! The node's mempool admits and answers users; this pool orders what a proposer includes next
 //! (senders in the order their first transaction arrived, each sender's transactions in nonce
 //! order) and remembers when each transaction was last forwarded, so a replica can re-forward
-//! what is still pending after a leader change. It never evicts: when it is full it refuses new
-//! transactions, which the node still holds and hands in again later.
+//! what is still pending after a leader change, backing off for each one that keeps waiting. It
+//! never evicts: when it is full it refuses new transactions, which the node still holds and
+//! hands in again later.
+//!
+//! What cannot apply costs a builder nothing: transactions behind a nonce gap are not candidates,
+//! and a sender whose next transaction it cannot pay for is parked until a commit credits it (or a
+//! short while passes). Entries expire after the mempool's lifetime, and the node withdraws what
+//! its mempool gave up, so the pool never holds a transaction forever.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -25,7 +31,19 @@ struct PoolEntry {
     nonce: u64,
     /// When it was last handed to the leader (or first seen); resends wait for it to age.
     last_sent: Millis,
+    /// Resends so far: each doubles the wait before the next (reset on a leader change).
+    resends: u32,
+    /// When it entered the pool.
+    added: Millis,
 }
+
+/// How long a transaction may wait in a pool (the mempool's lifetime, so both forget it together).
+pub const POOL_TTL_MS: Millis = 600_000;
+/// How long a sender whose next transaction could not be paid for stays out of blocks, unless a
+/// commit credits it sooner.
+const PARK_MS: Millis = 5_000;
+/// Most doublings of the resend wait (one: a lost forward must still be repaired promptly).
+const MAX_RESEND_BACKOFF: u32 = 1;
 
 /// Why transactions left the pool without committing, for [`crate::EngineEvent::TxDropped`].
 pub type Dropped = Vec<(Hash, String)>;
@@ -37,6 +55,8 @@ pub struct TxPool {
     /// Arrival order; ids no longer in `entries` are skipped and compacted away.
     order: VecDeque<Hash>,
     by_sender: HashMap<Address, BTreeMap<u64, Hash>>,
+    /// Senders whose next transaction failed for want of balance, with when they were parked.
+    parked: HashMap<Address, Millis>,
     capacity: usize,
 }
 
@@ -47,6 +67,7 @@ impl TxPool {
             entries: HashMap::new(),
             order: VecDeque::new(),
             by_sender: HashMap::new(),
+            parked: HashMap::new(),
             capacity: capacity.max(1),
         }
     }
@@ -118,6 +139,8 @@ impl TxPool {
                     sender,
                     nonce,
                     last_sent: now,
+                    resends: 0,
+                    added: now,
                 },
             );
             added.push(tx);
@@ -143,7 +166,7 @@ impl TxPool {
             let Some(entry) = self.entries.get(id) else {
                 continue;
             };
-            if !expanded.insert(entry.sender) {
+            if !expanded.insert(entry.sender) || self.parked.contains_key(&entry.sender) {
                 continue;
             }
             let Some(nonces) = self.by_sender.get(&entry.sender) else {
@@ -162,41 +185,68 @@ impl TxPool {
         out
     }
 
-    /// Every waiting transaction, oldest first, at most `max`, marked as sent at `now`.
+    /// Every waiting transaction, oldest first, at most `max`, marked as sent at `now` with the
+    /// resend backoff reset (for a new leader).
     pub fn take_all_for_forward(&mut self, now: Millis, max: usize) -> Vec<SignedTransaction> {
-        self.take_for_forward(now, Millis::MAX, max)
-    }
-
-    /// Waiting transactions last sent at least `min_age` ms before `now`, oldest first, at most
-    /// `max`, marked as sent at `now`: what a follower re-forwards to its leader.
-    pub fn take_due_for_resend(
-        &mut self,
-        now: Millis,
-        min_age: Millis,
-        max: usize,
-    ) -> Vec<SignedTransaction> {
-        self.take_for_forward(now, min_age, max)
-    }
-
-    fn take_for_forward(
-        &mut self,
-        now: Millis,
-        min_age: Millis,
-        max: usize,
-    ) -> Vec<SignedTransaction> {
         let mut out = Vec::new();
         for id in &self.order {
             if out.len() >= max {
                 break;
             }
-            let Some(entry) = self.entries.get_mut(id) else {
+            if let Some(entry) = self.entries.get_mut(id) {
+                entry.resends = 0;
+                entry.last_sent = now;
+                out.push(entry.tx.clone());
+            }
+        }
+        out
+    }
+
+    /// What a follower re-forwards to its leader: for each sender, the first `per_sender` of its
+    /// waiting transactions (in nonce order) that are due, at most `max` in all, marked as sent at
+    /// `now`. A transaction is due `min_age` ms after it was last sent, twice that after a resend
+    /// that did not get it committed.
+    ///
+    /// Only the front of each sender's queue goes again: the leader most likely holds the rest
+    /// already (a lost forward shows as a gap the front fills), so a backlog that is merely slow
+    /// to commit is not sent again in full to the leader that is working through it.
+    pub fn take_due_for_resend(
+        &mut self,
+        now: Millis,
+        min_age: Millis,
+        per_sender: usize,
+        max: usize,
+    ) -> Vec<SignedTransaction> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<Address> = HashSet::new();
+        for id in &self.order {
+            if out.len() >= max {
+                break;
+            }
+            let Some(sender) = self.entries.get(id).map(|e| e.sender) else {
                 continue;
             };
-            if min_age != Millis::MAX && now.saturating_sub(entry.last_sent) < min_age {
+            if !seen.insert(sender) {
                 continue;
             }
-            entry.last_sent = now;
-            out.push(entry.tx.clone());
+            let Some(nonces) = self.by_sender.get(&sender) else {
+                continue;
+            };
+            for id in nonces.values().take(per_sender) {
+                if out.len() >= max {
+                    break;
+                }
+                let Some(entry) = self.entries.get_mut(id) else {
+                    continue;
+                };
+                let wait = min_age.saturating_mul(1 << entry.resends.min(MAX_RESEND_BACKOFF));
+                if now.saturating_sub(entry.last_sent) < wait {
+                    continue;
+                }
+                entry.resends += 1;
+                entry.last_sent = now;
+                out.push(entry.tx.clone());
+            }
         }
         out
     }
@@ -215,6 +265,7 @@ impl TxPool {
             nonces.remove(&entry.nonce);
             if nonces.is_empty() {
                 self.by_sender.remove(&entry.sender);
+                self.parked.remove(&entry.sender);
             }
         }
         Some(entry)
@@ -230,7 +281,13 @@ impl TxPool {
         for (id, error) in rejected {
             match error {
                 TxError::BadNonce { expected, got } if got > expected => {}
-                TxError::InsufficientBalance { .. } => {}
+                TxError::InsufficientBalance { .. } => {
+                    // Its sender sits out until a commit credits it: the rest of its queue
+                    // cannot apply before this one does.
+                    if let Some(entry) = self.entries.get(id) {
+                        self.parked.entry(entry.sender).or_insert(0);
+                    }
+                }
                 TxError::BadNonce { .. } => {
                     self.remove_one(id);
                 }
@@ -278,9 +335,51 @@ impl TxPool {
     }
 
     /// Drops whatever the state (say, an installed snapshot) has made stale, for every sender.
-    pub fn prune_all<S: AccountSource + ?Sized>(&mut self, accounts: &S) -> Dropped {
+    /// They were committed or replaced in blocks this node never saw, so nothing is reported: the
+    /// chain holds the answer.
+    pub fn prune_all<S: AccountSource + ?Sized>(&mut self, accounts: &S) {
         let senders: Vec<Address> = self.by_sender.keys().copied().collect();
-        self.prune_committed(senders, accounts, &HashSet::new())
+        self.prune_committed(senders, accounts, &HashSet::new());
+    }
+
+    /// A block committed: every account it credited (recipients, its proposer) may pay for its
+    /// parked transactions now.
+    pub fn unpark_credited(&mut self, block: &synod_chain::Block) {
+        if self.parked.is_empty() {
+            return;
+        }
+        self.parked.remove(&block.header.proposer.address());
+        for tx in &block.txs {
+            self.parked.remove(&tx.tx().to);
+            self.parked.remove(&tx.sender());
+        }
+    }
+
+    /// Housekeeping at `now`: parks that have run their time are lifted (the stamp of a new park
+    /// is set here), and transactions older than [`POOL_TTL_MS`] leave quietly (the node's mempool
+    /// tells users it expired them). Returns how many expired.
+    pub fn expire(&mut self, now: Millis) -> usize {
+        self.parked.retain(|_, since| {
+            if *since == 0 {
+                *since = now.max(1);
+            }
+            now.saturating_sub(*since) < PARK_MS
+        });
+        let old: Vec<Hash> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| now.saturating_sub(e.added) > POOL_TTL_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        self.remove(&old);
+        old.len()
+    }
+
+    /// Forgets transactions the node's mempool gave up (expired, evicted, replaced): they must not
+    /// commit through this pool after the user was told so, and a same-nonce replacement must be
+    /// able to take their place.
+    pub fn withdraw(&mut self, ids: &[Hash]) {
+        self.remove(ids);
     }
 
     fn compact(&mut self) {
@@ -413,6 +512,73 @@ mod tests {
     }
 
     #[test]
+    fn an_unpayable_sender_sits_out_until_credited_and_old_entries_expire() {
+        let fx = Fixture::new("pool", 3, 100, 0);
+        let mut pool = TxPool::new(100);
+        let broke: Vec<_> = (0..3).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
+        let fine = fx.transfer(1, 2, 1, 0, 0);
+        pool.add(0, broke.clone());
+        pool.add(0, vec![fine.clone()]);
+        pool.remove_rejected(&[(
+            broke[0].id(),
+            TxError::InsufficientBalance {
+                balance: 0,
+                needed: 1,
+            },
+        )]);
+        assert_eq!(pool.candidates(10, |_| 0), vec![fine.clone()], "parked");
+        pool.expire(1_000);
+        assert_eq!(
+            pool.candidates(10, |_| 0),
+            vec![fine.clone()],
+            "still parked"
+        );
+        // A block crediting account 0 lifts the park at once.
+        let credit = synod_chain::Block {
+            header: fx.genesis.block.header,
+            txs: vec![fx.transfer(2, 0, 1, 0, 0)],
+        };
+        pool.unpark_credited(&credit);
+        assert_eq!(pool.candidates(10, |_| 0).len(), 4);
+        // Parks also lapse on their own.
+        pool.remove_rejected(&[(
+            broke[0].id(),
+            TxError::InsufficientBalance {
+                balance: 0,
+                needed: 1,
+            },
+        )]);
+        pool.expire(2_000);
+        assert_eq!(pool.candidates(10, |_| 0).len(), 1);
+        pool.expire(2_000 + PARK_MS);
+        assert_eq!(pool.candidates(10, |_| 0).len(), 4);
+        // Withdrawn ones leave; a replacement with the same nonce can take their place.
+        pool.withdraw(&[broke[2].id()]);
+        assert_eq!(pool.add(3_000, vec![fx.transfer(0, 2, 9, 0, 2)]).len(), 1);
+        // Everything expires after the pool's lifetime.
+        assert_eq!(pool.expire(POOL_TTL_MS + 1), 3);
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn resends_back_off() {
+        let fx = Fixture::new("pool", 2, 100, 0);
+        let tx = fx.transfer(0, 1, 1, 0, 0);
+        let mut pool = TxPool::new(10);
+        pool.add(0, vec![tx.clone()]);
+        assert_eq!(pool.take_due_for_resend(1_000, 1_000, 4, 10).len(), 1);
+        // Next due after 2 s, and no later than that after any number of resends.
+        assert!(pool.take_due_for_resend(2_500, 1_000, 4, 10).is_empty());
+        assert_eq!(pool.take_due_for_resend(3_000, 1_000, 4, 10).len(), 1);
+        assert!(pool.take_due_for_resend(4_500, 1_000, 4, 10).is_empty());
+        assert_eq!(pool.take_due_for_resend(5_000, 1_000, 4, 10).len(), 1);
+        assert_eq!(pool.take_due_for_resend(7_000, 1_000, 4, 10).len(), 1);
+        // A new leader gets everything, and the backoff starts over.
+        assert_eq!(pool.take_all_for_forward(7_100, 10).len(), 1);
+        assert_eq!(pool.take_due_for_resend(8_100, 1_000, 4, 10).len(), 1);
+    }
+
+    #[test]
     fn resends_only_what_has_waited() {
         let fx = Fixture::new("pool", 2, 100, 0);
         let txs: Vec<_> = (0..3).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
@@ -420,14 +586,19 @@ mod tests {
         pool.add(0, txs[..2].to_vec());
         pool.add(500, txs[2..].to_vec());
         assert_eq!(
-            pool.take_due_for_resend(1_000, 1_000, 10),
+            pool.take_due_for_resend(1_000, 1_000, 4, 10),
             txs[..2].to_vec()
         );
         // Just sent: nothing is due again until it has waited once more.
-        assert!(pool.take_due_for_resend(1_200, 1_000, 10).is_empty());
+        assert!(pool.take_due_for_resend(1_200, 1_000, 4, 10).is_empty());
         assert_eq!(
-            pool.take_due_for_resend(1_500, 1_000, 10),
+            pool.take_due_for_resend(1_500, 1_000, 4, 10),
             txs[2..].to_vec()
+        );
+        // Only the front of a sender's queue goes again.
+        assert_eq!(
+            pool.take_due_for_resend(9_000, 1_000, 2, 10),
+            txs[..2].to_vec()
         );
         assert_eq!(pool.take_all_for_forward(1_600, 10).len(), 3);
     }

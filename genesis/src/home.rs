@@ -20,6 +20,8 @@ pub const DB_FILE: &str = "chain.redb";
 /// The RPC credential a running node writes in its home (mode 0600), as bitcoind's `.cookie`:
 /// whoever can read the home may change the node; nobody else can.
 pub const COOKIE_FILE: &str = ".cookie";
+/// The shortest `rpc_token` accepted.
+pub const MIN_RPC_TOKEN_CHARS: usize = 16;
 /// The user name that goes with the cookie in HTTP basic authentication.
 pub const COOKIE_USER: &str = "__cookie__";
 
@@ -125,6 +127,16 @@ impl NodeConfig {
         parse_listen(&self.rpc).map_err(|e| bad("rpc", e))?;
         for (i, peer) in self.peers.iter().enumerate() {
             parse_host_port(peer).map_err(|e| bad(&format!("peers[{i}]"), e))?;
+        }
+        if let Some(token) = &self.rpc_token
+            && token.len() < MIN_RPC_TOKEN_CHARS
+        {
+            return Err(bad(
+                "rpc_token",
+                format!(
+                    "must be at least {MIN_RPC_TOKEN_CHARS} characters (it guards the admin methods)"
+                ),
+            ));
         }
         Ok(())
     }

@@ -113,6 +113,26 @@ pub fn admit_from_peer_checked(ctx: &NodeContext, txs: Vec<SignedTransaction>) -
     PeerBatch { admitted, invalid }
 }
 
+/// Gossips again what this node's clients submitted and is still pending after a while: the
+/// first gossip may have been lost (no peers yet, a full queue, a restart that replayed the
+/// journal). Only on nodes that spread their clients' transactions by gossip.
+pub fn regossip_pending(ctx: &NodeContext) {
+    if !ctx.gossip_local_txs {
+        return;
+    }
+    let txs =
+        ctx.mempool()
+            .local_older_than(std::time::Instant::now(), REGOSSIP_AFTER, MAX_REGOSSIP);
+    if !txs.is_empty() {
+        gossip(ctx, &txs);
+    }
+}
+
+/// A pending transaction is gossiped again after this long.
+const REGOSSIP_AFTER: std::time::Duration = std::time::Duration::from_secs(20);
+/// Most transactions gossiped again at once.
+const MAX_REGOSSIP: usize = 10_000;
+
 fn gossip(ctx: &NodeContext, txs: &[SignedTransaction]) {
     if let Some(net) = ctx.net.get() {
         for chunk in txs.chunks(MAX_GOSSIP_TXS) {
@@ -130,11 +150,22 @@ fn journal(ctx: &NodeContext, txs: &[SignedTransaction]) -> Result<(), String> {
     let Some(journal) = guard.as_mut() else {
         return Ok(());
     };
+    if journal.is_broken() {
+        // A clean file first: what is pending, then the new ones.
+        let pending: Vec<SignedTransaction> = ctx.mempool().local_pending().cloned().collect();
+        journal.rewrite(&pending).map_err(|e| e.to_string())?;
+    }
     journal.append(txs).map_err(|e| e.to_string())?;
+    // The transactions are durable now; a failed compaction is the journal's problem to report,
+    // not a reason to refuse them.
     let live = ctx.mempool().local_count() as u64;
     if journal.records() > 2 * live + JOURNAL_SLACK {
         let pending: Vec<SignedTransaction> = ctx.mempool().local_pending().cloned().collect();
-        journal.rewrite(&pending).map_err(|e| e.to_string())?;
+        if let Err(e) = journal.rewrite(&pending) {
+            ctx.health
+                .report("journal", format!("cannot compact the journal: {e}"));
+            return Ok(());
+        }
     }
     ctx.health.clear("journal");
     Ok(())

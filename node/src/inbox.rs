@@ -48,6 +48,8 @@ pub struct Delivery {
     pub control: Vec<(Instant, ControlEvent)>,
     /// Admitted transactions wait in the mempool.
     pub txs_ready: bool,
+    /// More control events wait than were taken.
+    pub more: bool,
     /// Stop now.
     pub shutdown: bool,
 }
@@ -144,6 +146,7 @@ impl DriverInbox {
         Delivery {
             control,
             txs_ready,
+            more: !state.control.is_empty(),
             shutdown: state.shutdown,
         }
     }
@@ -170,10 +173,10 @@ mod tests {
         inbox.ring_txs();
         let first = inbox.wait(Duration::from_millis(1), 3);
         assert_eq!(first.control.len(), 3);
-        assert!(first.txs_ready && !first.shutdown);
+        assert!(first.txs_ready && first.more && !first.shutdown);
         let rest = inbox.wait(Duration::from_millis(1), 10);
         assert_eq!(rest.control.len(), 2);
-        assert!(!rest.txs_ready);
+        assert!(!rest.txs_ready && !rest.more);
         let empty = inbox.wait(Duration::from_millis(1), 10);
         assert!(empty.control.is_empty());
 

@@ -173,6 +173,7 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             genesis.chain_id.clone(),
             MempoolConfig {
                 min_fee: config.min_fee,
+                feeds_engine: run_engine,
                 ..MempoolConfig::default()
             },
         )),
@@ -289,7 +290,12 @@ async fn run_loaded(loaded: LoadedHome) -> Result<(), NodeError> {
             let dropped = housekeeping.mempool().expire(std::time::Instant::now());
             if dropped > 0 {
                 info!(dropped, "expired pending transactions");
+                // The driver tells the engine to forget them.
+                housekeeping.ring_driver();
             }
+            let regossip = housekeeping.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || admission::regossip_pending(&regossip)).await;
         }
     });
     let rpc_ctx = ctx.clone();

@@ -129,27 +129,40 @@ pub fn fetch_for_engine(ctx: &Arc<NodeContext>, from: NodeId, height: u64) {
 pub async fn backfill(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp2p::PeerId>>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut next_peer = 0usize;
+    // How many blocks below the missing height to ask for: halved while answers (bounded in
+    // bytes) stop short of it, grown again on progress, so full blocks still come one by one.
+    let mut window = MAX_BLOCKS as u64;
+    let validators = validator_peers(&ctx);
     loop {
         tick.tick().await;
         let base = ctx.store.base_height();
         if base == 0 {
             continue;
         }
-        let candidates = peers.read().map(|p| p.clone()).unwrap_or_default();
+        // History comes from validators only: a stranger could not forge the blocks (the chain
+        // pins them) but could serve proofs that do not check.
+        let candidates: Vec<libp2p::PeerId> = peers
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| validators.contains(p))
+            .collect();
         if candidates.is_empty() {
             continue;
         }
         next_peer = (next_peer + 1) % candidates.len();
-        let from_height = base.saturating_sub(MAX_BLOCKS as u64 - 1).max(1);
+        let peer = candidates[next_peer];
+        let from_height = base.saturating_sub(window - 1).max(1);
         let (reply, answer) = oneshot::channel();
         let Some(net) = ctx.net.get() else {
             continue;
         };
         net.send(NetCommand::Sync {
-            to: candidates[next_peer],
+            to: peer,
             bytes: codec::encode(&SyncRequest {
                 from_height,
-                max_blocks: MAX_BLOCKS,
+                max_blocks: window as u32,
             }),
             reply,
         });
@@ -161,15 +174,51 @@ pub async fn backfill(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<li
             ctx.metrics.dropped("malformed_sync");
             continue;
         };
-        let blocks: Vec<(Block, Vec<u8>)> = response
+        let reached = response
             .blocks
-            .into_iter()
-            .map(|b| (b.block, b.proof))
-            .collect();
+            .last()
+            .is_some_and(|b| b.block.header.height >= base);
+        if !reached {
+            window = (window / 2).max(1);
+            tick.reset_immediately();
+            continue;
+        }
+        let members: Vec<synod_chain::PublicKey> = ctx
+            .members
+            .read()
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default();
+        let mut blocks = Vec::with_capacity(response.blocks.len());
+        let mut bad = false;
+        for synced in response.blocks {
+            if synod_consensus::finality::verify_finality(
+                &ctx.genesis.engine,
+                &ctx.genesis.chain_id,
+                &members,
+                &synced.block.header,
+                &synced.proof,
+            )
+            .is_err()
+            {
+                bad = true;
+                break;
+            }
+            blocks.push((synced.block, synced.proof));
+        }
+        if bad {
+            warn!(peer = %peer, "a peer served history whose finality proofs do not check");
+            ctx.metrics.dropped("bad_proof");
+            net.send(NetCommand::Ban {
+                peer,
+                duration: BAD_PEER_BAN,
+            });
+            continue;
+        }
         let store_ctx = ctx.clone();
         match tokio::task::spawn_blocking(move || store_ctx.store.backfill(&blocks)).await {
             Ok(Ok(0)) => {}
             Ok(Ok(filled)) => {
+                window = (window * 2).min(MAX_BLOCKS as u64);
                 let base = ctx.store.base_height();
                 if base == 0 {
                     info!(filled, "history below the snapshot is complete");
@@ -180,12 +229,25 @@ pub async fn backfill(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<li
                 tick.reset_immediately();
             }
             Ok(Err(e)) => {
-                warn!(peer = %candidates[next_peer], error = %e, "a peer sent history that does not link");
+                warn!(peer = %peer, error = %e, "a peer sent history that does not link");
                 ctx.metrics.dropped("bad_history");
+                net.send(NetCommand::Ban {
+                    peer,
+                    duration: BAD_PEER_BAN,
+                });
             }
             Err(e) => warn!(error = %e, "backfill task failed"),
         }
     }
+}
+
+/// The peer ids of the genesis validators.
+fn validator_peers(ctx: &NodeContext) -> Vec<libp2p::PeerId> {
+    ctx.genesis
+        .validators
+        .iter()
+        .filter_map(|v| crate::net::peer_id_of(&v.public_key))
+        .collect()
 }
 
 /// Observers: pull blocks from connected peers and store every one that verifies.
@@ -193,12 +255,7 @@ pub async fn follow(ctx: Arc<NodeContext>, peers: Arc<std::sync::RwLock<Vec<libp
     let mut tick = tokio::time::interval(Duration::from_millis(300));
     let mut next_peer = 0usize;
     // On a permissioned chain, blocks come from validators only.
-    let validators: Vec<libp2p::PeerId> = ctx
-        .genesis
-        .validators
-        .iter()
-        .filter_map(|v| crate::net::peer_id_of(&v.public_key))
-        .collect();
+    let validators = validator_peers(&ctx);
     let permissioned = ctx.genesis.engine.is_permissioned();
     loop {
         tick.tick().await;

@@ -25,7 +25,7 @@ use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, transfers, tx_status, wait_converged,
 };
 use synod_tests::test_seed;
-use synod_tests::testnet::Testnet;
+use synod_tests::testnet::{Testnet, wait_for};
 
 const NODES: usize = 3;
 const ACCOUNTS: usize = 6;
@@ -268,6 +268,11 @@ fn random_sigkills_under_load_lose_nothing_and_every_database_replays() {
     );
     // Every admitted transaction committed, as every node reports.
     wait_converged(&net, 1, Duration::from_secs(60));
+    // A node that caught up by snapshot finds older transactions once it has backfilled the
+    // blocks below the snapshot.
+    wait_for(Duration::from_secs(120), "every node backfilled", || {
+        (0..NODES).all(|i| net.status(i).is_some_and(|s| s["history_from"] == 0))
+    });
     for i in 0..NODES {
         let mut c = net.client(i);
         let missing: Vec<&Hash> = ledger
@@ -277,9 +282,11 @@ fn random_sigkills_under_load_lose_nothing_and_every_database_replays() {
             .collect();
         assert!(
             missing.is_empty(),
-            "node {i} lacks {} admitted transactions, e.g. {}",
+            "node {i} lacks {} admitted transactions, e.g. {} ({:?}); its status: {:?}",
             missing.len(),
-            missing[0]
+            missing[0],
+            c.call("get_transaction", serde_json::json!({ "id": missing[0] })),
+            net.status(i)
         );
     }
     assert!(

@@ -15,6 +15,9 @@ use crate::ledger::{Account, StateChanges};
 use crate::limits::{MAX_BLOCK_BYTES, MAX_PROOF_BYTES};
 use crate::tx::SignedTransaction;
 
+/// Heights one [`Store::backfill`] call settles at most.
+const MAX_BACKFILL_PER_CALL: u64 = 1024;
+
 /// Blocks waiting for the tx index beyond which a commit merges them itself, so memory stays
 /// bounded even if nobody calls [`Store::index_transactions`].
 const MAX_UNINDEXED_BLOCKS: u64 = 1024;
@@ -375,7 +378,9 @@ impl Store {
         let txn = begin(&self.db, Durability::None)?;
         let mut settled = 0;
         let mut new_txs: Vec<(Hash, (u64, u32))> = Vec::new();
-        while base > 0 {
+        // Bounded per call: walking down through blocks already present holds the store's lock,
+        // and commits must not wait long for it.
+        while base > 0 && settled < MAX_BACKFILL_PER_CALL {
             let indexed = txn
                 .open_table(CANONICAL)?
                 .get(base)?
@@ -426,7 +431,8 @@ impl Store {
                 txn.open_table(HEADERS)?
                     .insert(&got.0, block.header.encode().as_slice())?;
                 txn.open_table(BODIES)?.insert(&got.0, body.as_slice())?;
-                if !proof.is_empty() {
+                let has_proof = txn.open_table(PROOFS)?.get(&got.0)?.is_some();
+                if !proof.is_empty() && !has_proof {
                     txn.open_table(PROOFS)?.insert(&got.0, proof.as_slice())?;
                 }
                 txn.open_table(CANONICAL)?.insert(base, &got.0)?;

@@ -197,6 +197,7 @@ impl PowEngine {
                 committed.insert(tx.id());
                 senders.insert(tx.sender());
             }
+            self.pool.unpark_credited(&block);
             out.push(Action::Commit(Box::new(CommittedBlock {
                 block,
                 changes,

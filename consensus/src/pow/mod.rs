@@ -420,7 +420,10 @@ impl PowEngine {
 
     fn on_timer(&mut self, id: TimerId, out: &mut Vec<Action<PowMessage>>) {
         match id {
-            SYNC_TIMER => self.on_sync_timer(out),
+            SYNC_TIMER => {
+                self.pool.expire(self.now);
+                self.on_sync_timer(out)
+            }
             TEMPLATE_TIMER => {
                 self.template_armed = false;
                 self.refresh_template(out);
@@ -459,6 +462,7 @@ impl Engine for PowEngine {
             Input::BlockMined(block) => self.on_block_mined(block, out),
             Input::Command(command) => self.on_command(command, out),
             Input::Synced(blocks) => self.on_synced(blocks, out),
+            Input::Withdrawn(ids) => self.pool.withdraw(&ids),
         }
     }
 

@@ -108,9 +108,12 @@ impl PowEngine {
 
     /// Relays again what has waited a relay interval since it was last sent.
     pub(super) fn relay_due(&mut self, out: &mut Vec<Action<PowMessage>>) {
-        let due = self
-            .pool
-            .take_due_for_resend(self.now, self.relay_interval_ms, MAX_RELAY_BURST);
+        let due = self.pool.take_due_for_resend(
+            self.now,
+            self.relay_interval_ms,
+            usize::MAX,
+            MAX_RELAY_BURST,
+        );
         Self::relay(due, out);
     }
 }

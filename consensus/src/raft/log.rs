@@ -142,12 +142,13 @@ impl RaftLog {
     pub fn reset_to_snapshot(&mut self, index: u64, term: u64, signature: Option<Signature>) {
         if self.term_at(index) == Some(term) && index >= self.snapshot_index {
             self.compact_to(index, term);
+            self.snapshot_signature = signature.or(self.snapshot_signature);
         } else {
             self.entries.clear();
             self.snapshot_index = index;
             self.snapshot_term = term;
+            self.snapshot_signature = signature;
         }
-        self.snapshot_signature = signature.or(self.snapshot_signature);
     }
 
     /// Membership changes in held entries up to `up_to`, in order.

@@ -61,9 +61,14 @@ const MAX_APPEND_ENTRIES: usize = 64;
 const MAX_APPEND_BYTES: usize = 4 << 20;
 /// Most transactions in one forward message.
 const MAX_FORWARD_TXS: usize = 10_000;
-/// Most transactions a follower forwards in one go (to a new leader, or on one resend tick); the
-/// rest follow on the next ticks.
+/// Most transactions a follower forwards to a new leader in one go; the rest follow with the
+/// resends.
 const MAX_FORWARD_BURST: usize = 100_000;
+/// Most transactions a follower re-forwards on one resend tick (a loaded leader must not be
+/// flooded with copies of what it is already working through).
+const MAX_RESEND_BURST: usize = 10_000;
+/// Transactions at the front of each sender's queue a follower re-forwards per tick.
+const RESEND_PER_SENDER: usize = 64;
 
 /// How a Raft engine is set up.
 #[derive(Clone, Debug)]
@@ -481,6 +486,7 @@ impl RaftEngine {
             id: FORWARD_TIMER,
             after: interval,
         });
+        self.pool.expire(now);
         if self.role == Role::Leader {
             return;
         }
@@ -497,9 +503,12 @@ impl RaftEngine {
             None => None,
         };
         if let Some(target) = target {
-            let txs = self
-                .pool
-                .take_due_for_resend(now, 2 * interval, MAX_FORWARD_BURST);
+            let txs = self.pool.take_due_for_resend(
+                now,
+                2 * interval,
+                RESEND_PER_SENDER,
+                MAX_RESEND_BURST,
+            );
             self.forward(target, txs, out);
         }
     }
@@ -634,6 +643,7 @@ impl Engine for RaftEngine {
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Transactions(txs) => self.on_transactions(now, txs, out),
+            Input::Withdrawn(ids) => self.pool.withdraw(&ids),
             // Raft brings lagging followers up with appends and snapshots, not block sync.
             Input::BlockMined(_) | Input::Synced(_) => {}
             Input::Command(command) => self.on_command(now, command, out),

@@ -238,6 +238,7 @@ impl RaftEngine {
             };
             let ids: Vec<_> = entry.block.tx_ids();
             self.pool.remove(&ids);
+            self.pool.unpark_credited(&entry.block);
             let senders: std::collections::BTreeSet<_> =
                 entry.block.txs.iter().map(|tx| tx.sender()).collect();
             let dropped = self.pool.prune_committed(

@@ -251,8 +251,7 @@ impl RaftEngine {
             height: meta.index,
             installed: true,
         }));
-        let dropped = self.pool.prune_all(self.execution.accounts());
-        Self::report_dropped(dropped, out);
+        self.pool.prune_all(self.execution.accounts());
         self.on_membership_changed(out);
     }
 }

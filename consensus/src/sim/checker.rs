@@ -191,9 +191,23 @@ impl Checker {
             .or_insert((node, tx.sender(), t.nonce));
     }
 
-    /// Records an honest node's report that it gave up a transaction.
-    pub fn on_dropped(&mut self, _node: usize, id: Hash, reason: &str) {
+    /// Records an honest node's report that it gave up a transaction. With immediate finality a
+    /// drop is final: a transaction reported dropped that commits (before or after) is a
+    /// violation, because a user told so would sign its payment again.
+    pub fn on_dropped(&mut self, node: usize, id: Hash, reason: &str) -> Result<(), Violation> {
         self.dropped.entry(id).or_insert_with(|| reason.to_string());
+        if self.forks.is_none()
+            && let Some(height) = self.committed_at.get(&id)
+        {
+            return Err(Violation::new(
+                "validity",
+                format!(
+                    "node {node} reported transaction {} dropped ({reason}), but it committed at height {height}",
+                    id.short()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A node lost commits it had not made durable: its chain is back at `height`.
@@ -311,6 +325,15 @@ impl Checker {
         }
         check_submitted(block, &self.submitted)?;
         for tx in &block.txs {
+            if let Some(reason) = self.dropped.get(&tx.id()) {
+                return Err(Violation::new(
+                    "validity",
+                    format!(
+                        "transaction {} was reported dropped ({reason}) and then committed at height {height}",
+                        tx.id().short()
+                    ),
+                ));
+            }
             if let Some(earlier) = self.committed_at.insert(tx.id(), height) {
                 return Err(Violation::new(
                     "validity",

@@ -932,7 +932,9 @@ impl<E: Engine> Sim<E> {
                 if let EngineEvent::TxDropped { id, reason } = &event
                     && self.nodes[i].adversary.is_none()
                 {
-                    self.checker.on_dropped(i, *id, reason);
+                    self.checker
+                        .on_dropped(i, *id, reason)
+                        .map_err(|v| self.failure(v))?;
                 }
                 if let EngineEvent::RoleChanged { role, round, .. } = &event {
                     self.record(i, || format!("{} in round {round}", role.as_str()));

@@ -114,11 +114,21 @@ impl<E: HostedEngine> Driver<E> {
                 break;
             }
             let busy = !delivery.control.is_empty() || delivery.txs_ready || self.more_txs;
+            let mut last_arrival = None;
             for (arrived, event) in delivery.control {
                 self.fire_timers_due_by(arrived)?;
                 self.on_control(event)?;
+                last_arrival = Some(arrived);
             }
-            self.fire_timers_due_by(Instant::now())?;
+            // With events still waiting (the turn's share was taken), a timer may only fire up to
+            // the last event handled: one of the waiting events could be the message that would
+            // have reset it.
+            let fire_until = match (delivery.more, last_arrival) {
+                (true, Some(arrived)) => arrived,
+                _ => Instant::now(),
+            };
+            self.fire_timers_due_by(fire_until)?;
+            self.withdraw_dropped()?;
             if delivery.txs_ready || self.more_txs {
                 self.feed_transactions()?;
             }
@@ -127,6 +137,16 @@ impl<E: HostedEngine> Driver<E> {
             self.ctx.heartbeat();
         }
         self.finish()
+    }
+
+    /// Tells the engine which transactions the mempool gave up, so none commits after its user
+    /// was told it was dropped.
+    fn withdraw_dropped(&mut self) -> Result<(), NodeError> {
+        let withdrawn = self.ctx.mempool().take_withdrawn();
+        if withdrawn.is_empty() {
+            return Ok(());
+        }
+        self.step(Input::Withdrawn(withdrawn))
     }
 
     /// Hands the engine one bounded batch of admitted transactions.

@@ -52,8 +52,12 @@ pub enum AdmitError {
     /// Reading the account failed.
     #[error("cannot read the account: {0}")]
     Store(String),
-    /// The transaction could not be written to the journal, so it was not acknowledged.
-    #[error("cannot journal the transaction: {0}")]
+    /// The transaction could not be written to the journal, so it was not acknowledged; it may
+    /// still commit (the engine may have it already): resend the same transaction, never a new
+    /// one with another nonce.
+    #[error(
+        "cannot journal the transaction ({0}); its outcome is unknown: resend the same transaction"
+    )]
     Journal(String),
 }
 
@@ -77,10 +81,10 @@ impl AdmitError {
         }
     }
 
-    /// Whether the refusal is about the node's load rather than the transaction: the client
-    /// should retry the same transaction later.
+    /// Whether the refusal is about the node rather than the transaction (its load, its disk):
+    /// the client should send the same transaction again later.
     pub fn is_overload(&self) -> bool {
-        matches!(self, AdmitError::Full(_))
+        matches!(self, AdmitError::Full(_) | AdmitError::Journal(_))
     }
 }
 

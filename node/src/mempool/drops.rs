@@ -1,14 +1,26 @@
-//! The record of transactions the mempool gave up, with the reason, so `get_transaction` can tell
-//! a user who holds an id what became of it. Bounded: the oldest records go first.
+//! The record of transactions that left the mempool without this node seeing them commit, with
+//! the reason, so `get_transaction` can tell a user who holds an id what became of it: dropped
+//! for good, or settled by a chain state this node installed without the blocks (a snapshot).
+//! Bounded: the oldest records go first.
 
 use std::collections::{HashMap, VecDeque};
 
 use synod_chain::hash::Hash;
 
+/// How a transaction left the mempool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Given up for good: it will not commit through this node.
+    Dropped(String),
+    /// Settled by an installed snapshot: committed, or replaced by another transaction with its
+    /// nonce, in blocks this node has not stored yet.
+    Settled(String),
+}
+
 /// Recently dropped transactions and why.
 #[derive(Debug)]
 pub struct RecentDrops {
-    reasons: HashMap<Hash, String>,
+    reasons: HashMap<Hash, Outcome>,
     order: VecDeque<Hash>,
     capacity: usize,
 }
@@ -25,6 +37,15 @@ impl RecentDrops {
 
     /// Records that `id` was dropped for `reason` (the first reason stays).
     pub fn record(&mut self, id: Hash, reason: String) {
+        self.record_outcome(id, Outcome::Dropped(reason));
+    }
+
+    /// Records that `id` was settled by a snapshot.
+    pub fn record_settled(&mut self, id: Hash, reason: String) {
+        self.record_outcome(id, Outcome::Settled(reason));
+    }
+
+    fn record_outcome(&mut self, id: Hash, outcome: Outcome) {
         if self.reasons.contains_key(&id) {
             return;
         }
@@ -33,7 +54,7 @@ impl RecentDrops {
         {
             self.reasons.remove(&oldest);
         }
-        self.reasons.insert(id, reason);
+        self.reasons.insert(id, outcome);
         self.order.push_back(id);
     }
 
@@ -44,9 +65,9 @@ impl RecentDrops {
         }
     }
 
-    /// Why `id` was dropped, if it was (and is still remembered).
-    pub fn reason(&self, id: &Hash) -> Option<&str> {
-        self.reasons.get(id).map(String::as_str)
+    /// How `id` left, if it did (and is still remembered).
+    pub fn outcome(&self, id: &Hash) -> Option<&Outcome> {
+        self.reasons.get(id)
     }
 
     /// How many drops are remembered.
@@ -70,11 +91,18 @@ mod tests {
         drops.record(Hash([1; 32]), "expired".into());
         drops.record(Hash([1; 32]), "again".into());
         drops.record(Hash([2; 32]), "replaced".into());
-        assert_eq!(drops.reason(&Hash([1; 32])), Some("expired"));
-        drops.record(Hash([3; 32]), "replaced".into());
-        assert_eq!(drops.reason(&Hash([1; 32])), None);
+        assert_eq!(
+            drops.outcome(&Hash([1; 32])),
+            Some(&Outcome::Dropped("expired".into()))
+        );
+        drops.record_settled(Hash([3; 32]), "snapshot".into());
+        assert_eq!(drops.outcome(&Hash([1; 32])), None);
         assert_eq!(drops.len(), 2);
         drops.forget(&Hash([2; 32]));
-        assert_eq!(drops.reason(&Hash([2; 32])), None);
+        assert_eq!(drops.outcome(&Hash([2; 32])), None);
+        assert!(matches!(
+            drops.outcome(&Hash([3; 32])),
+            Some(Outcome::Settled(_))
+        ));
     }
 }

@@ -35,6 +35,11 @@ pub struct Journal {
     file: File,
     /// Records appended since the last rewrite.
     records: u64,
+    /// Length of the file's good prefix: every record in it is whole and on disk.
+    len: u64,
+    /// A failed write could not be undone: nothing is appended (and acknowledged) until a
+    /// rewrite makes a clean file, or records after the damage would be cut at the next start.
+    broken: bool,
 }
 
 fn checksum(bytes: &[u8]) -> [u8; 4] {
@@ -122,6 +127,8 @@ impl Journal {
                 path: path.to_path_buf(),
                 file,
                 records,
+                len: good,
+                broken: false,
             },
             Replay {
                 txs,
@@ -130,19 +137,44 @@ impl Journal {
         ))
     }
 
-    /// Appends `txs` and waits until they are on disk.
+    /// Appends `txs` and waits until they are on disk. A write that fails is cut off again, so
+    /// a torn record never hides the ones appended after it; if even that fails, the journal
+    /// refuses appends until it is rewritten.
     pub fn append(&mut self, txs: &[SignedTransaction]) -> io::Result<()> {
         if txs.is_empty() {
             return Ok(());
+        }
+        if self.broken {
+            return Err(io::Error::other(
+                "the journal is damaged by an earlier failed write; waiting for a rewrite",
+            ));
         }
         let mut buf = Vec::with_capacity(txs.len() * 200);
         for tx in txs {
             encode_record(tx, &mut buf);
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let undone = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.sync_data());
+            if undone.is_err() {
+                self.broken = true;
+            }
+            return Err(e);
+        }
+        self.len += buf.len() as u64;
         self.records += txs.len() as u64;
         Ok(())
+    }
+
+    /// Whether a failed write left the journal refusing appends until the next rewrite.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Records appended since the file was last rewritten.
@@ -168,13 +200,26 @@ impl Journal {
             file.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
-        sync_folder(&self.path)?;
-        self.file = OpenOptions::new()
+        // From here the old file is gone: the handle must follow the new one before anything
+        // else can fail, or later appends would go to an unlinked file.
+        let reopened = OpenOptions::new()
             .append(true)
             .read(true)
-            .open(&self.path)?;
-        self.records = count;
-        Ok(())
+            .open(&self.path)
+            .and_then(|file| sync_folder(&self.path).map(|()| file));
+        match reopened {
+            Ok(file) => {
+                self.file = file;
+                self.records = count;
+                self.len = buf.len() as u64;
+                self.broken = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
     }
 }
 

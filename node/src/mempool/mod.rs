@@ -20,7 +20,7 @@ use synod_chain::ledger::AccountSource;
 use synod_chain::{Block, SignedTransaction, TxError};
 
 pub use admit::{AdmitError, admit};
-pub use drops::RecentDrops;
+pub use drops::{Outcome, RecentDrops};
 
 /// Dropped transactions remembered for `get_transaction`.
 const DROPS_REMEMBERED: usize = 100_000;
@@ -36,6 +36,8 @@ pub struct MempoolConfig {
     pub ttl: Duration,
     /// The lowest fee admitted.
     pub min_fee: u64,
+    /// Whether an engine takes admitted transactions from here (observers run none).
+    pub feeds_engine: bool,
 }
 
 impl Default for MempoolConfig {
@@ -45,9 +47,13 @@ impl Default for MempoolConfig {
             per_account: 4_096,
             ttl: Duration::from_secs(600),
             min_fee: 1,
+            feeds_engine: true,
         }
     }
 }
+
+/// Eviction candidates looked at per admission into a full pool (the cheapest ones).
+const EVICTION_SCAN: usize = 64;
 
 /// Orders eviction candidates: the lowest fee first, and among equal fees the newest first (an
 /// old transaction is not pushed out by a flood of equal ones).
@@ -71,6 +77,8 @@ pub enum TxStatus {
     Pending(Duration),
     /// Given up, with the reason.
     Dropped(String),
+    /// Settled by an installed snapshot (committed or replaced; the block is not stored yet).
+    Settled(String),
     /// Never seen (or forgotten long ago).
     Unknown,
 }
@@ -89,6 +97,9 @@ pub struct Mempool {
     /// Each sender's highest-nonce pending transaction, by eviction order: only the end of a
     /// sender's queue may be evicted (evicting the middle would strand the rest behind a gap).
     evictable: std::collections::BTreeSet<EvictionKey>,
+    /// Transactions that left other than by a commit, not yet told to the engine (which must not
+    /// commit them after the user was told they were dropped).
+    withdrawn: Vec<Hash>,
     /// Each sender's entry in `evictable`.
     tail_key: HashMap<Address, EvictionKey>,
     next_seq: u64,
@@ -106,6 +117,7 @@ impl Mempool {
             handoff: VecDeque::new(),
             drops: RecentDrops::new(DROPS_REMEMBERED),
             evictable: std::collections::BTreeSet::new(),
+            withdrawn: Vec::new(),
             tail_key: HashMap::new(),
             next_seq: 0,
         }
@@ -128,18 +140,34 @@ impl Mempool {
         }
     }
 
-    /// The cheapest evictable transaction of another sender than `sender`, if it pays less than
-    /// `fee`.
-    fn eviction_candidate(&self, sender: &Address, fee: u64) -> Option<Hash> {
-        self.evictable
-            .iter()
-            .take_while(|(f, _, _)| *f < fee)
-            .find(|(_, _, id)| {
-                self.entries
-                    .get(id)
-                    .is_some_and(|e| e.tx.sender() != *sender)
-            })
-            .map(|(_, _, id)| *id)
+    /// What to evict for a transaction of `sender` paying `fee`: among the cheapest evictable
+    /// transactions of other senders, first one that cannot execute yet (its sender's queue has a
+    /// nonce gap before it: it holds a slot and pays nothing while it waits), whatever it pays;
+    /// otherwise the cheapest that pays less than `fee`.
+    fn eviction_candidate<S: AccountSource + ?Sized>(
+        &self,
+        sender: &Address,
+        fee: u64,
+        accounts: &S,
+    ) -> Option<Hash> {
+        let mut cheaper = None;
+        for (victim_fee, _, id) in self.evictable.iter().take(EVICTION_SCAN) {
+            let Some(entry) = self.entries.get(id) else {
+                continue;
+            };
+            let victim = entry.tx.sender();
+            if victim == *sender {
+                continue;
+            }
+            let committed = accounts.account(&victim).map_or(0, |a| a.nonce);
+            if self.next_nonce(&victim, committed) <= entry.tx.tx().nonce {
+                return Some(*id);
+            }
+            if cheaper.is_none() && *victim_fee < fee {
+                cheaper = Some(*id);
+            }
+        }
+        cheaper
     }
 
     /// Pending transactions.
@@ -208,15 +236,7 @@ impl Mempool {
             });
         }
         let sender = tx.sender();
-        // When full, only a transaction that pays more than the cheapest evictable one gets in.
-        let evict = if self.entries.len() >= self.config.capacity {
-            match self.eviction_candidate(&sender, t.fee) {
-                Some(victim) => Some(victim),
-                None => return Err(AdmitError::Full(self.entries.len())),
-            }
-        } else {
-            None
-        };
+        let full = self.entries.len() >= self.config.capacity;
         let account = accounts
             .account(&sender)
             .map_err(|e| AdmitError::Store(e.to_string()))?;
@@ -252,6 +272,20 @@ impl Mempool {
             }
             .into());
         }
+        // When full, only a transaction that can execute next gets in, and only by pushing out
+        // one that cannot or that pays less.
+        let evict = if full {
+            let executable = self.next_nonce(&sender, account.nonce) == t.nonce;
+            match executable
+                .then(|| self.eviction_candidate(&sender, t.fee, accounts))
+                .flatten()
+            {
+                Some(victim) => Some(victim),
+                None => return Err(AdmitError::Full(self.entries.len())),
+            }
+        } else {
+            None
+        };
         if let Some(victim) = evict {
             self.drop_tx(
                 &victim,
@@ -276,7 +310,9 @@ impl Mempool {
             },
         );
         self.refresh_tail(&sender);
-        self.handoff.push_back(id);
+        if self.config.feeds_engine {
+            self.handoff.push_back(id);
+        }
         self.drops.forget(&id);
         Ok(id)
     }
@@ -298,6 +334,10 @@ impl Mempool {
             }
         }
         self.refresh_tail(&sender);
+        if self.handoff.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.handoff.retain(|id| entries.contains_key(id));
+        }
         Some(entry)
     }
 
@@ -344,12 +384,33 @@ impl Mempool {
         }
     }
 
-    /// Drops every pending transaction that the accounts have made stale (after a snapshot).
+    /// After a snapshot: every pending transaction whose nonce the installed state has passed is
+    /// settled (committed or replaced in blocks this node skipped), not dropped.
     pub fn prune_all<S: AccountSource + ?Sized>(&mut self, accounts: &S) {
         let senders: Vec<Address> = self.by_account.keys().copied().collect();
         for sender in senders {
-            self.prune_stale(&sender, accounts);
+            let Ok(account) = accounts.account(&sender) else {
+                continue;
+            };
+            let stale: Vec<Hash> = self
+                .by_account
+                .get(&sender)
+                .map(|p| p.range(..account.nonce).map(|(_, id)| *id).collect())
+                .unwrap_or_default();
+            for id in stale {
+                if self.remove(&id).is_some() {
+                    self.drops.record_settled(
+                        id,
+                        "settled by a snapshot: committed, or replaced by another transaction with its nonce; its block is known once this node has the history".into(),
+                    );
+                }
+            }
         }
+    }
+
+    /// Transactions that left without committing since the last call, for the engine to forget.
+    pub fn take_withdrawn(&mut self) -> Vec<Hash> {
+        std::mem::take(&mut self.withdrawn)
     }
 
     /// Drops a pending transaction for good, remembering why. Returns whether it was pending.
@@ -357,6 +418,9 @@ impl Mempool {
         let pending = self.remove(id).is_some();
         if pending {
             self.drops.record(*id, reason);
+            if self.config.feeds_engine {
+                self.withdrawn.push(*id);
+            }
         }
         pending
     }
@@ -392,8 +456,9 @@ impl Mempool {
         if let Some(entry) = self.entries.get(id) {
             return TxStatus::Pending(now.saturating_duration_since(entry.admitted));
         }
-        match self.drops.reason(id) {
-            Some(reason) => TxStatus::Dropped(reason.to_string()),
+        match self.drops.outcome(id) {
+            Some(Outcome::Dropped(reason)) => TxStatus::Dropped(reason.clone()),
+            Some(Outcome::Settled(reason)) => TxStatus::Settled(reason.clone()),
             None => TxStatus::Unknown,
         }
     }
@@ -455,6 +520,28 @@ impl Mempool {
             .len()
             .max(self.spend.len())
             .max(self.tail_key.len())
+    }
+
+    /// Locally submitted transactions pending for at least `age`, oldest first, at most `max`:
+    /// what a node that spreads its clients' transactions by gossip sends again, in case the
+    /// first gossip was lost (gossip is best effort).
+    pub fn local_older_than(
+        &self,
+        now: Instant,
+        age: Duration,
+        max: usize,
+    ) -> Vec<SignedTransaction> {
+        let mut old: Vec<(Instant, &SignedTransaction)> = self
+            .entries
+            .values()
+            .filter(|e| e.local && now.saturating_duration_since(e.admitted) >= age)
+            .map(|e| (e.admitted, &e.tx))
+            .collect();
+        old.sort_by_key(|(admitted, _)| *admitted);
+        old.into_iter()
+            .take(max)
+            .map(|(_, tx)| tx.clone())
+            .collect()
     }
 
     /// Locally submitted transactions pending.

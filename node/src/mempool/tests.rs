@@ -21,6 +21,7 @@ fn pool(fx: &Fixture) -> Mutex<Mempool> {
             per_account: 4,
             ttl: Duration::from_secs(60),
             min_fee: 0,
+            feeds_engine: true,
         },
     ))
 }
@@ -234,6 +235,7 @@ fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
             per_account: 4,
             ttl: Duration::from_secs(60),
             min_fee: 1,
+            feeds_engine: true,
         },
     ));
     let free = admit(
@@ -287,4 +289,49 @@ fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
         TxStatus::Pending(_)
     ));
     assert_eq!(mempool.tracked_senders(), 3);
+}
+
+#[test]
+fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
+    let fx = Fixture::new("mempool", 6, 1_000, 0);
+    let pool = Mutex::new(Mempool::new(
+        fx.genesis.chain_id.clone(),
+        MempoolConfig {
+            capacity: 3,
+            per_account: 8,
+            ttl: Duration::from_secs(60),
+            min_fee: 1,
+            feeds_engine: true,
+        },
+    ));
+    // Account 0 queues nonces 1 and 2 behind a gap (nonce 0 never sent), paying well.
+    let gapped = vec![fx.transfer(0, 5, 1, 9, 1), fx.transfer(0, 5, 1, 9, 2)];
+    let payable = fx.transfer(1, 5, 1, 1, 0);
+    admit(&pool, gapped.clone(), genesis_accounts(&fx), false);
+    admit(&pool, vec![payable.clone()], genesis_accounts(&fx), false);
+    // Full. A transaction that cannot execute yet evicts nothing.
+    let behind_gap = admit(
+        &pool,
+        vec![fx.transfer(2, 5, 1, 50, 3)],
+        genesis_accounts(&fx),
+        false,
+    );
+    assert!(matches!(behind_gap[0], Err(AdmitError::Full(3))));
+    // One that can execute pushes out the gapped queue's end, though it pays more.
+    let next = admit(
+        &pool,
+        vec![fx.transfer(2, 5, 1, 1, 0)],
+        genesis_accounts(&fx),
+        false,
+    );
+    assert!(next[0].is_ok());
+    let mempool = pool.lock().unwrap();
+    assert!(matches!(
+        mempool.status(&gapped[1].id(), Instant::now()),
+        TxStatus::Dropped(_)
+    ));
+    assert!(matches!(
+        mempool.status(&payable.id(), Instant::now()),
+        TxStatus::Pending(_)
+    ));
 }

@@ -29,17 +29,18 @@ pub const MAX_SYNC_RESPONSE_BYTES: u64 = 32 << 20;
 /// Largest gossip message (a batch of transactions).
 pub const MAX_GOSSIP_BYTES: usize = 1 << 20;
 
-/// Established connections in all.
-pub const MAX_CONNECTIONS: u32 = 128;
+/// Peers outside the validator set connected at once (validators are never turned away: the
+/// network task counts and disconnects strangers beyond this; see `NetworkTask::admit_peer`).
+pub const MAX_STRANGERS: usize = 96;
 /// Established connections to one peer.
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
 /// Connections being set up, each way.
-pub const MAX_PENDING_CONNECTIONS: u32 = 32;
+pub const MAX_PENDING_CONNECTIONS: u32 = 64;
 
 /// Everything the swarm speaks.
 #[derive(libp2p::swarm::NetworkBehaviour)]
 pub struct SynodBehaviour {
-    /// Caps on connections (total, per peer, pending), so a flood of dials cannot exhaust us.
+    /// Caps on connections (per peer, pending), so a flood of dials cannot exhaust us.
     pub limits: connection_limits::Behaviour,
     /// Peers banned for serving bad data or flooding.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
@@ -111,7 +112,6 @@ pub fn build_swarm(
                 )
                 .map_err(|e| Box::<dyn std::error::Error + Send + Sync>::from(e.to_string()))?;
             let limits = connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(MAX_CONNECTIONS))
                 .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
                 .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
                 .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS));

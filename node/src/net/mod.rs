@@ -411,6 +411,9 @@ impl NetworkTask {
                 }
                 if self.connected.insert(peer_id) {
                     debug!(peer = %peer_id, "connected");
+                    if !self.admit_peer(peer_id) {
+                        return;
+                    }
                     self.peers_changed();
                 }
             }
@@ -544,6 +547,32 @@ impl NetworkTask {
         if self.dial.contains(&bare) {
             self.dialed.insert(bare, peer);
         }
+    }
+
+    /// Whether `peer` is a genesis validator or answered at an address we dial ourselves.
+    fn is_trusted(&self, peer: &PeerId) -> bool {
+        self.known.contains_key(peer) || self.dialed.values().any(|p| p == peer)
+    }
+
+    /// Keeps a new peer unless it is a stranger beyond [`behaviour::MAX_STRANGERS`]: validators
+    /// and the peers behind our own configured addresses always get through, so strangers
+    /// holding connections cannot cut them apart.
+    fn admit_peer(&mut self, peer: PeerId) -> bool {
+        if self.is_trusted(&peer) {
+            return true;
+        }
+        let strangers = self
+            .connected
+            .iter()
+            .filter(|p| !self.is_trusted(p))
+            .count();
+        if strangers <= behaviour::MAX_STRANGERS {
+            return true;
+        }
+        self.inbound.dropped("too_many_peers");
+        self.connected.remove(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        false
     }
 
     fn peers_changed(&self) {

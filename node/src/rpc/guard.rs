@@ -150,6 +150,9 @@ impl Guard {
         } else {
             return false;
         };
+        if secret.is_empty() {
+            return false;
+        }
         constant_time_eq(&secret, self.cookie.as_bytes())
             || self
                 .token

@@ -106,6 +106,11 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
                         "status": "dropped",
                         "reason": reason,
                     })),
+                    TxStatus::Settled(reason) => Ok(json!({
+                        "id": id,
+                        "status": "settled",
+                        "reason": reason,
+                    })),
                     TxStatus::Unknown => Err(RpcError::not_found(format!(
                         "no transaction {id} is committed, pending or recently dropped here"
                     ))),
@@ -181,6 +186,8 @@ fn status(ctx: &NodeContext) -> Value {
         "tip": s.tip,
         "last_height": s.last_height,
         "finalized_height": ctx.store.finalized_height(),
+        // Blocks below this height came with a snapshot and are still being backfilled.
+        "history_from": ctx.store.base_height(),
         "peers": s.peers,
         "validators": s.validators,
         "mempool": s.mempool,
