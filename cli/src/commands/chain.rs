@@ -137,20 +137,44 @@ pub fn status(args: TargetOnly) -> anyhow::Result<()> {
         Value::Null => "-".into(),
         other => other.to_string(),
     };
-    println!(
-        "{}",
-        key_values([
-            (
-                "node",
-                format!("{} ({})", text(&s["moniker"]), client.addr())
-            ),
-            (
-                "chain",
-                format!("{} ({})", text(&s["chain_id"]), text(&s["engine"]))
-            ),
+    let node = (
+        "node",
+        format!("{} ({})", text(&s["moniker"]), client.addr()),
+    );
+    let chain = (
+        "chain",
+        format!("{} ({})", text(&s["chain_id"]), text(&s["engine"])),
+    );
+    // Proof of work has no rounds, leaders or validator set: its nodes show their mining.
+    let fields: Vec<(&str, String)> = if s["mining"].is_boolean() {
+        let mining = if s["mining"] == true {
+            format!(
+                "on, {}",
+                super::mine::format_hash_rate(s["hash_rate"].as_f64().unwrap_or(0.0))
+            )
+        } else {
+            "off".into()
+        };
+        vec![
+            node,
+            chain,
+            ("role", text(&s["role"])),
+            ("mining", mining),
+            ("height", text(&s["height"])),
+            ("tip", text(&s["tip"])),
+            ("finalized height", text(&s["finalized_height"])),
+            ("chainwork", text(&s["chainwork"])),
+            ("peers", text(&s["peers"])),
+            ("mempool", text(&s["mempool"])),
+            ("committed txs", text(&s["committed_txs"])),
+        ]
+    } else {
+        vec![
+            node,
+            chain,
             (
                 "role",
-                format!("{} in round {}", text(&s["role"]), text(&s["round"]))
+                format!("{} in round {}", text(&s["role"]), text(&s["round"])),
             ),
             ("leader", text(&s["leader"])),
             ("height", text(&s["height"])),
@@ -158,12 +182,13 @@ pub fn status(args: TargetOnly) -> anyhow::Result<()> {
             ("peers", text(&s["peers"])),
             (
                 "validators",
-                s["validators"].as_array().map_or(0, Vec::len).to_string()
+                s["validators"].as_array().map_or(0, Vec::len).to_string(),
             ),
             ("mempool", text(&s["mempool"])),
             ("committed txs", text(&s["committed_txs"])),
-        ])
-    );
+        ]
+    };
+    println!("{}", key_values(fields));
     Ok(())
 }
 
