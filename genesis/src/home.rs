@@ -56,6 +56,32 @@ pub struct NodeConfig {
     /// spammer nothing; default 1).
     #[serde(default = "default_min_fee")]
     pub min_fee: u64,
+    /// Continuous mining, on a proof-of-work chain: `mining = { threads = 1 }` (off when absent
+    /// or with 0 threads).
+    #[serde(default, skip_serializing_if = "MiningConfig::is_off")]
+    pub mining: MiningConfig,
+}
+
+/// `mining = { threads, address }` in `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiningConfig {
+    /// Miner threads; 0 (the default) mines nothing until an operator asks (`set_mining`,
+    /// `synod mine`).
+    #[serde(default)]
+    pub threads: usize,
+    /// Whom the mined blocks pay: a public key (64 hex chars) or a key file (relative to the
+    /// home). A block names its miner by public key and the ledger pays that key's address, so
+    /// a bare address cannot be given. Default: the node's own key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl MiningConfig {
+    /// Whether nothing is configured (the section is then left out of a written config).
+    pub fn is_off(&self) -> bool {
+        self.threads == 0 && self.address.is_none()
+    }
 }
 
 fn default_min_fee() -> u64 {

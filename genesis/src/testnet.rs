@@ -10,7 +10,7 @@ use synod_chain::keys::{Address, SecretKey};
 
 use crate::dev_keys::{MAX_DEV_KEYS, dev_key};
 use crate::error::GenesisError;
-use crate::home::{GENESIS_FILE, Home, KEY_FILE, NodeConfig};
+use crate::home::{GENESIS_FILE, Home, KEY_FILE, MiningConfig, NodeConfig};
 use crate::params::{EngineConfig, PbftParams, PowParams, RaftParams};
 use crate::spec::{Genesis, InitialAccount, Validator};
 
@@ -50,6 +50,15 @@ impl EngineKind {
             EngineKind::Raft => EngineConfig::Raft(RaftParams::default()),
             EngineKind::Pbft => EngineConfig::Pbft(PbftParams::default()),
             EngineKind::Pow => EngineConfig::Pow(PowParams::default()),
+        }
+    }
+
+    /// Parameters for a local testnet: the defaults, except proof of work, which gets blocks a
+    /// second apart at a difficulty this kind of machine mines in about that ([`PowParams::testnet`]).
+    pub fn testnet_config(self) -> EngineConfig {
+        match self {
+            EngineKind::Pow => EngineConfig::Pow(PowParams::testnet()),
+            other => other.default_config(),
         }
     }
 }
@@ -289,7 +298,7 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
         dev: options.dev,
         engine: options
             .engine
-            .default_config()
+            .testnet_config()
             .with_params(&options.engine_params)?,
         validators,
         accounts: account_keys
@@ -324,6 +333,12 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
             role: crate::home::NodeRole::Validator,
             rpc_token: None,
             min_fee: 1,
+            // A proof-of-work testnet mines from the start, one thread per node, so a testnet
+            // of four fits on two cores.
+            mining: MiningConfig {
+                threads: usize::from(options.engine == EngineKind::Pow),
+                address: None,
+            },
         };
         home.save_config(&config)?;
         write_key_file(&home.dir.join(KEY_FILE), key)

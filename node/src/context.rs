@@ -18,6 +18,7 @@ use crate::inbox::{ControlEvent, DriverInbox};
 use crate::mempool::Mempool;
 use crate::mempool::journal::Journal;
 use crate::metrics::Metrics;
+use crate::miner::stats::MiningStats;
 use crate::net::NetworkHandle;
 use crate::status::NodeStatus;
 
@@ -63,6 +64,11 @@ pub struct NodeContext {
     pub driver_heartbeat: AtomicU64,
     /// What is wrong, if anything, for `/health`.
     pub health: Health,
+    /// The miner's counters and hash rate.
+    pub mining: Arc<MiningStats>,
+    /// The peers connected now, by key, with a version that changes with the list (the driver
+    /// hands them to the engine when it does).
+    pub connected: RwLock<(u64, Vec<PublicKey>)>,
 }
 
 impl NodeContext {
@@ -107,6 +113,23 @@ impl NodeContext {
         if let Some(inbox) = &self.inbox {
             inbox.ring_txs();
         }
+    }
+
+    /// The connected peers' keys and the list's version.
+    pub fn connected_peers(&self) -> (u64, Vec<PublicKey>) {
+        self.connected
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the connected peers' keys (a new version).
+    pub fn set_connected_peers(&self, peers: Vec<PublicKey>) {
+        let mut connected = self
+            .connected
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *connected = (connected.0 + 1, peers);
     }
 
     /// Records that the driver finished a loop turn (read by `/health`).

@@ -1,6 +1,8 @@
 //! The node's edge: everything peers send is checked here before anything else sees it.
 //! Consensus envelopes must be for this chain and this node, signed by the key that the libp2p
-//! connection authenticated, and from a validator; gossiped transactions go through mempool
+//! connection authenticated, and, on a permissioned chain, from a validator (a proof-of-work
+//! network is open: anyone may mine, so any peer may speak; the network task bounds each peer's
+//! rate and the engine scores what it sends); gossiped transactions go through mempool
 //! admission. Anything else is dropped and counted.
 
 use std::sync::{Arc, RwLock};
@@ -14,7 +16,7 @@ use crate::context::NodeContext;
 use crate::envelope;
 use crate::inbox::ControlEvent;
 use crate::net::behaviour::MAX_GOSSIP_BYTES;
-use crate::net::{Inbound, NetCommand, peer_id_of};
+use crate::net::{Inbound, NetCommand, node_id_of, peer_id_of};
 
 /// Most transactions in one gossip batch.
 pub const MAX_GOSSIP_TXS: usize = MAX_GOSSIP_BYTES / 100;
@@ -54,7 +56,7 @@ impl Inbound for NodeInbound {
         if peer_id_of(&unverified.from) != Some(from) {
             return drop("sender_mismatch");
         }
-        if !ctx.is_member(&unverified.from) {
+        if ctx.genesis.engine.is_permissioned() && !ctx.is_member(&unverified.from) {
             return drop("not_a_validator");
         }
         let opened = match unverified.verify() {
@@ -122,6 +124,8 @@ impl Inbound for NodeInbound {
         if let Ok(mut peers) = self.peers.write() {
             *peers = connected.to_vec();
         }
+        self.ctx
+            .set_connected_peers(connected.iter().filter_map(node_id_of).collect());
     }
 
     fn send_failed(&self, _to: PeerId) {

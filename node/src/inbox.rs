@@ -9,8 +9,11 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use synod_chain::Block;
 use synod_consensus::engine::{Command, NodeId, SyncedBlock};
 use tokio::sync::oneshot;
+
+use crate::driver::MiningRequest;
 
 /// Control events waiting before senders see "busy".
 pub const CONTROL_CAPACITY: usize = 16_384;
@@ -33,6 +36,10 @@ pub enum ControlEvent {
     },
     /// Blocks fetched from a peer for the engine's state transfer.
     Synced(Vec<SyncedBlock>),
+    /// A block this node's miner solved.
+    Mined(Block),
+    /// An operator's mining request.
+    Mining(MiningRequest),
 }
 
 /// What one wait returned.
@@ -84,6 +91,20 @@ impl DriverInbox {
         drop(state);
         self.ready.notify_one();
         true
+    }
+
+    /// Queues a block this node's miner solved, whatever the backlog: a solution is rare and
+    /// costly, and the miner idles until the engine, handed the block, sends new work.
+    pub fn push_mined(&self, block: Block) {
+        let mut state = self.lock();
+        if state.shutdown {
+            return;
+        }
+        state
+            .control
+            .push_back((Instant::now(), ControlEvent::Mined(block)));
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Tells the driver that admitted transactions wait in the mempool.

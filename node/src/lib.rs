@@ -19,8 +19,10 @@ pub mod inbox;
 pub mod listen;
 pub mod mempool;
 pub mod metrics;
+pub mod miner;
 pub mod net;
 pub mod options;
+pub mod peer_score;
 pub mod rpc;
 pub mod status;
 pub mod sync;
@@ -58,6 +60,25 @@ pub fn run(home: &Path, options: RunOptions) -> Result<(), NodeError> {
         .build()
         .map_err(|e| NodeError::Runtime(e.to_string()))?;
     runtime.block_on(run_loaded(loaded, options))
+}
+
+/// The miner's settings from the config: threads, and the payout key (the node's own unless
+/// `address` names another public key or a key file).
+fn mining_setup(
+    config: &synod_genesis::MiningConfig,
+    home: &Path,
+    me: &synod_chain::PublicKey,
+) -> Result<driver::MiningSetup, NodeError> {
+    let payout = match &config.address {
+        Some(text) => miner::payout::parse_payout(text, home)
+            .map_err(|e| NodeError::Runtime(format!("config.toml: mining.address: {e}")))?,
+        None => *me,
+    };
+    Ok(driver::MiningSetup {
+        enabled: config.threads > 0,
+        threads: config.threads,
+        payout,
+    })
 }
 
 fn init_logging(level: &str) {
@@ -98,14 +119,18 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
     }
     let me = key.public();
     let is_validator = genesis.validator_index(&me).is_some();
-    if config.role == NodeRole::Validator && !is_validator {
+    // A permissioned chain admits its validators only; on a proof-of-work chain every node runs
+    // the engine (one that does not mine still validates, relays and serves).
+    let permissioned = genesis.engine.is_permissioned();
+    if permissioned && config.role == NodeRole::Validator && !is_validator {
         return Err(NodeError::NotAValidator {
             key: me.to_string(),
             chain_id: genesis.chain_id.clone(),
         });
     }
-    let run_engine = config.role == NodeRole::Validator;
+    let run_engine = config.role == NodeRole::Validator || !permissioned;
     options.check(&genesis, run_engine)?;
+    let mining = mining_setup(&config.mining, &home.dir, &me)?;
 
     let rpc_addr = parse_addr("rpc", &config.rpc)?;
     let p2p_addr = parse_addr("p2p", &config.listen)?;
@@ -139,6 +164,11 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         );
     }
     let inbox = run_engine.then(|| Arc::new(DriverInbox::new()));
+    let metrics = Metrics::new();
+    let mining_stats = Arc::new(miner::stats::MiningStats::new(
+        metrics.hashes.clone(),
+        metrics.blocks_mined.clone(),
+    ));
     // A Raft validator hands its clients' transactions to the leader through its engine; every
     // other node spreads them by gossip. PBFT validators gossip too, although their engine also
     // forwards to the primary: a backup suspects the primary only for transactions it holds
@@ -146,7 +176,6 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
     // backup alone could never gather the quorum of VIEW-CHANGEs that replaces a crashed, silent
     // or censoring primary.
     let gossip_local_txs = !(run_engine && matches!(genesis.engine, EngineConfig::Raft(_)));
-    let metrics = Metrics::new();
     let faults = Arc::new(faults::Faults::new(
         &genesis.chain_id,
         genesis.dev,
@@ -180,6 +209,8 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         runtime: tokio::runtime::Handle::current(),
         driver_heartbeat: std::sync::atomic::AtomicU64::new(0),
         health: health::Health::default(),
+        mining: mining_stats,
+        connected: RwLock::new((0, Vec::new())),
         moniker: config.moniker.clone(),
         me,
         key: key.clone(),
@@ -191,7 +222,13 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         chain = %genesis.chain_id,
         engine = genesis.engine.kind(),
         height = tip.height,
-        role = if run_engine { "validator" } else { "observer" },
+        role = if !permissioned {
+            "peer"
+        } else if run_engine {
+            "validator"
+        } else {
+            "observer"
+        },
         "starting"
     );
     let replay_ctx = ctx.clone();
@@ -228,6 +265,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
             known,
             tx_topic: format!("synod/{}/txs", ctx.genesis_hash.short()),
             faults,
+            open: !permissioned,
         },
         Arc::new(inbound::NodeInbound {
             ctx: ctx.clone(),
@@ -249,6 +287,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
             ctx.clone(),
             inbox.clone(),
             &options,
+            mining,
             done_tx,
         )?),
         None => {

@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// A message-kind label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,6 +88,16 @@ pub struct Metrics {
     pub txs_admitted: Counter,
     /// Transactions refused, by reason.
     pub txs_rejected: Family<ReasonLabel, Counter>,
+    /// Nonces hashed by this node's miner.
+    pub hashes: Counter,
+    /// Blocks this node's miner solved.
+    pub blocks_mined: Counter,
+    /// The miner's hashes per second over the last few seconds.
+    pub hash_rate: Gauge<f64, AtomicU64>,
+    /// Reorganisations onto a heavier branch.
+    pub reorgs: Counter,
+    /// Peers banned for invalid blocks or other misbehaviour.
+    pub peers_banned: Counter,
 }
 
 impl Default for Metrics {
@@ -119,6 +130,11 @@ impl Metrics {
             mempool: Gauge::default(),
             txs_admitted: Counter::default(),
             txs_rejected: Family::default(),
+            hashes: Counter::default(),
+            blocks_mined: Counter::default(),
+            hash_rate: Gauge::default(),
+            reorgs: Counter::default(),
+            peers_banned: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -188,6 +204,31 @@ impl Metrics {
             "txs_rejected",
             "Transactions refused",
             metrics.txs_rejected.clone(),
+        );
+        registry.register(
+            "hashes",
+            "Nonces hashed by this node's miner",
+            metrics.hashes.clone(),
+        );
+        registry.register(
+            "blocks_mined",
+            "Blocks this node's miner solved",
+            metrics.blocks_mined.clone(),
+        );
+        registry.register(
+            "hash_rate",
+            "The miner's hashes per second over the last few seconds",
+            metrics.hash_rate.clone(),
+        );
+        registry.register(
+            "reorgs",
+            "Reorganisations onto a heavier branch",
+            metrics.reorgs.clone(),
+        );
+        registry.register(
+            "peers_banned",
+            "Peers banned for invalid blocks or other misbehaviour",
+            metrics.peers_banned.clone(),
         );
         Metrics {
             registry,

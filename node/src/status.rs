@@ -29,6 +29,25 @@ pub struct NodeStatus {
     pub engine_pending: usize,
     /// Transactions committed since start.
     pub committed_txs: u64,
+    /// Proof-of-work figures (absent on other chains).
+    pub pow: Option<PowView>,
+    /// Blocks found and wanted by the `mine` request in progress, if any.
+    pub mine_request: Option<(u64, u64)>,
+}
+
+/// What a proof-of-work engine reports for `status` and `get_mining_info`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PowView {
+    /// Whether the engine hands the miner templates.
+    pub mining: bool,
+    /// The key mined blocks pay.
+    pub payout: PublicKey,
+    /// The bits the next block must declare.
+    pub next_bits: Option<u32>,
+    /// The tip's cumulative work (64 hex digits).
+    pub chainwork: String,
+    /// The highest height the engine will never rewind below.
+    pub finalized: u64,
 }
 
 impl NodeStatus {
@@ -46,6 +65,8 @@ impl NodeStatus {
             mempool: 0,
             engine_pending: 0,
             committed_txs: 0,
+            pow: None,
+            mine_request: None,
         }
     }
 }

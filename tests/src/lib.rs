@@ -69,7 +69,9 @@ impl Drop for Background {
 
 pub mod chain_audit;
 pub mod decoders;
+pub mod outsider;
 pub mod pbft_sim;
+pub mod pow_audit;
 pub mod pow_sim;
 pub mod raft_sim;
 pub mod sweep;

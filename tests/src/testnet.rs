@@ -255,6 +255,7 @@ pub fn observer_home(net: &Testnet, name: &str, peers: Vec<String>) -> (Home, St
         role: synod_genesis::NodeRole::Observer,
         rpc_token: None,
         min_fee: 1,
+        mining: synod_genesis::MiningConfig::default(),
     })
     .expect("the observer's config");
     (home, rpc)

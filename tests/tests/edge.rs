@@ -95,6 +95,7 @@ fn a_forged_raft_block_served_to_an_observer_is_refused_and_the_peer_banned() {
                 known: Default::default(),
                 tx_topic: "unused".into(),
                 faults: Default::default(),
+                open: false,
             },
             Arc::new(Liar { response }),
         )
@@ -150,6 +151,7 @@ fn a_strangers_flood_is_dropped_at_the_edge_and_the_chain_goes_on() {
                     known: [(peer, to_multiaddr(&node.listen).unwrap())].into(),
                     tx_topic: "unused".into(),
                     faults: Default::default(),
+                    open: false,
                 },
                 Arc::new(Liar {
                     response: Vec::new(),

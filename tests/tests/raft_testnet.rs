@@ -22,6 +22,7 @@ use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, is_committed, submit, transfers,
     wait_converged,
 };
+use synod_tests::outsider;
 use synod_tests::testnet::{Testnet, observer_home, start_node, synod_bin, wait_for};
 
 fn commit_everywhere(validators: usize) {
@@ -171,20 +172,6 @@ fn node_down_for_500_blocks_rejoins_and_converges() {
     assert_databases_identical(&net);
 }
 
-/// An Inbound that ignores everything: the test's libp2p client only sends.
-struct Deaf;
-
-impl synod_node::net::Inbound for Deaf {
-    fn consensus(&self, _: libp2p::PeerId, _: Vec<u8>) {}
-    fn gossip_txs(&self, _: libp2p::PeerId, _: libp2p::gossipsub::MessageId, _: Vec<u8>) {}
-    fn sync_request(&self, _: libp2p::PeerId, _: &[u8]) -> Vec<u8> {
-        Vec::new()
-    }
-    fn peers_changed(&self, _: &[libp2p::PeerId]) {}
-    fn send_failed(&self, _: libp2p::PeerId) {}
-    fn dropped(&self, _: &'static str) {}
-}
-
 fn dropped(metrics: &str, reason: &str) -> u64 {
     metrics
         .lines()
@@ -217,22 +204,7 @@ fn edge_drops_forged_and_malformed_messages() {
     // A libp2p peer with a key that is not a validator.
     let outsider = SecretKey::generate();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let peer = synod_node::net::peer_id_of(&node_key).unwrap();
-    let (handle, task) = runtime.block_on(async {
-        synod_node::net::start(
-            synod_node::net::NetSetup {
-                keypair: libp2p::identity::Keypair::ed25519_from_bytes(outsider.seed()).unwrap(),
-                listen: "127.0.0.1:0".parse().unwrap(),
-                dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
-                known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
-                tx_topic: "unused".into(),
-                faults: Default::default(),
-            },
-            Arc::new(Deaf),
-        )
-        .unwrap()
-    });
-    runtime.spawn(task);
+    let (handle, peer) = outsider::connect(&runtime, &outsider, &node.listen, &node_key, false);
     let chain = genesis.hash();
     let send =
         |bytes: Vec<u8>| handle.send(synod_node::net::NetCommand::Consensus { to: peer, bytes });
@@ -252,21 +224,7 @@ fn edge_drops_forged_and_malformed_messages() {
     // Over a connection authenticated as validator 2 (its key, stolen from its home), an
     // envelope whose signature was tampered with.
     let insider = synod_chain::keyfile::read_key_file(&Home::new(net.home(2)).key_path()).unwrap();
-    let (insider_handle, insider_task) = runtime.block_on(async {
-        synod_node::net::start(
-            synod_node::net::NetSetup {
-                keypair: libp2p::identity::Keypair::ed25519_from_bytes(insider.seed()).unwrap(),
-                listen: "127.0.0.1:0".parse().unwrap(),
-                dial: vec![synod_node::net::to_multiaddr(&node.listen).unwrap()],
-                known: [(peer, synod_node::net::to_multiaddr(&node.listen).unwrap())].into(),
-                tx_topic: "unused".into(),
-                faults: Default::default(),
-            },
-            Arc::new(Deaf),
-        )
-        .unwrap()
-    });
-    runtime.spawn(insider_task);
+    let (insider_handle, _) = outsider::connect(&runtime, &insider, &node.listen, &node_key, false);
     let mut tampered = synod_node::envelope::seal(&insider, &chain, &node_key, b"vote for me");
     let last = tampered.len() - 1;
     tampered[last] ^= 1;

@@ -104,6 +104,7 @@ fn setup(args: &BenchArgs) -> anyhow::Result<Scratch> {
                 random_keys: false,
                 force: true,
                 params: args.params.clone(),
+                pow: Default::default(),
                 first_account_key: None,
             },
             args.keep,

@@ -137,20 +137,44 @@ pub fn status(args: TargetOnly) -> anyhow::Result<()> {
         Value::Null => "-".into(),
         other => other.to_string(),
     };
-    println!(
-        "{}",
-        key_values([
-            (
-                "node",
-                format!("{} ({})", text(&s["moniker"]), client.addr())
-            ),
-            (
-                "chain",
-                format!("{} ({})", text(&s["chain_id"]), text(&s["engine"]))
-            ),
+    let node = (
+        "node",
+        format!("{} ({})", text(&s["moniker"]), client.addr()),
+    );
+    let chain = (
+        "chain",
+        format!("{} ({})", text(&s["chain_id"]), text(&s["engine"])),
+    );
+    // Proof of work has no rounds, leaders or validator set: its nodes show their mining.
+    let fields: Vec<(&str, String)> = if s["mining"].is_boolean() {
+        let mining = if s["mining"] == true {
+            format!(
+                "on, {}",
+                super::mine::format_hash_rate(s["hash_rate"].as_f64().unwrap_or(0.0))
+            )
+        } else {
+            "off".into()
+        };
+        vec![
+            node,
+            chain,
+            ("role", text(&s["role"])),
+            ("mining", mining),
+            ("height", text(&s["height"])),
+            ("tip", text(&s["tip"])),
+            ("finalized height", text(&s["finalized_height"])),
+            ("chainwork", text(&s["chainwork"])),
+            ("peers", text(&s["peers"])),
+            ("mempool", text(&s["mempool"])),
+            ("committed txs", text(&s["committed_txs"])),
+        ]
+    } else {
+        vec![
+            node,
+            chain,
             (
                 "role",
-                format!("{} in round {}", text(&s["role"]), text(&s["round"]))
+                format!("{} in round {}", text(&s["role"]), text(&s["round"])),
             ),
             ("leader", text(&s["leader"])),
             ("height", text(&s["height"])),
@@ -158,12 +182,13 @@ pub fn status(args: TargetOnly) -> anyhow::Result<()> {
             ("peers", text(&s["peers"])),
             (
                 "validators",
-                s["validators"].as_array().map_or(0, Vec::len).to_string()
+                s["validators"].as_array().map_or(0, Vec::len).to_string(),
             ),
             ("mempool", text(&s["mempool"])),
             ("committed txs", text(&s["committed_txs"])),
-        ])
-    );
+        ]
+    };
+    println!("{}", key_values(fields));
     Ok(())
 }
 
@@ -178,22 +203,30 @@ pub fn block(args: BlockArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&b)?);
         return Ok(());
     }
-    println!(
-        "{}",
-        key_values([
-            ("height", b["height"].to_string()),
-            ("id", b["hash"].as_str().unwrap_or("").to_string()),
-            ("parent", b["parent"].as_str().unwrap_or("").to_string()),
-            (
-                "time",
-                synod_genesis::time::format_rfc3339_utc(b["timestamp_ms"].as_u64().unwrap_or(0))
-            ),
-            ("proposer", b["proposer"].as_str().unwrap_or("").to_string()),
-            ("round", b["round"].to_string()),
-            ("final", b["final"].to_string()),
-            ("transactions", b["tx_count"].to_string()),
-        ])
-    );
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut fields = vec![
+        ("height", b["height"].to_string()),
+        ("id", text(&b["hash"])),
+        ("parent", text(&b["parent"])),
+        (
+            "time",
+            synod_genesis::time::format_rfc3339_utc(b["timestamp_ms"].as_u64().unwrap_or(0)),
+        ),
+        ("proposer", text(&b["proposer"])),
+        ("round", b["round"].to_string()),
+        ("final", b["final"].to_string()),
+        ("transactions", b["tx_count"].to_string()),
+    ];
+    // Proof-of-work blocks carry their work and their depth in the chain.
+    if !b["confirmations"].is_null() {
+        fields.extend([
+            ("bits", text(&b["bits"])),
+            ("nonce", b["nonce"].to_string()),
+            ("chainwork", text(&b["chainwork"])),
+            ("confirmations", b["confirmations"].to_string()),
+        ]);
+    }
+    println!("{}", key_values(fields));
     if let Some(txs) = b["txs"].as_array().filter(|t| !t.is_empty()) {
         let mut table = Table::new(["#", "from", "to", "amount", "fee", "nonce"]);
         for (i, tx) in txs.iter().enumerate() {

@@ -8,13 +8,14 @@ use synod_chain::keys::{Address, PublicKey};
 use synod_genesis::testnet::EngineKind;
 use synod_genesis::{Genesis, GenesisError, InitialAccount, Validator};
 
+use super::pow_flags::PowFlags;
 use crate::table::key_values;
 
 /// `synod genesis ...`
 #[derive(Subcommand, Debug)]
 pub enum GenesisCommand {
     /// Write a new genesis file with the engine's default parameters.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// Check a genesis file and list every problem, each naming its field.
     Validate {
         /// The genesis file.
@@ -56,6 +57,12 @@ pub struct NewArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     force: bool,
+    /// Set an engine parameter, e.g. `--param max_reorg_depth=2000` (repeatable; the names are
+    /// the genesis file's `engine` fields).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
+    params: Vec<(String, String)>,
+    #[command(flatten)]
+    pow: PowFlags,
 }
 
 fn parse_validator(text: &str) -> anyhow::Result<Validator> {
@@ -121,11 +128,17 @@ pub fn run(cmd: GenesisCommand) -> anyhow::Result<()> {
                 );
             }
             let engine: EngineKind = args.engine.parse().map_err(anyhow::Error::msg)?;
+            let mut params = args.pow.params(&args.engine)?;
+            params.extend(args.params.iter().cloned());
+            let engine_config = engine
+                .default_config()
+                .with_params(&params)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut genesis = Genesis {
                 chain_id: args.chain_id,
                 genesis_time: args.genesis_time.unwrap_or_default(),
                 dev: args.dev,
-                engine: engine.default_config(),
+                engine: engine_config,
                 validators: args
                     .validators
                     .iter()

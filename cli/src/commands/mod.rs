@@ -6,7 +6,9 @@ mod compare;
 mod genesis;
 mod inspect;
 mod keygen;
+mod mine;
 mod node;
+mod pow_flags;
 mod simulate;
 mod target;
 pub mod testnet;
@@ -54,6 +56,8 @@ pub enum Command {
     /// Run the deterministic simulator over many seeds (faults, Byzantine nodes) and report
     /// every violation with the seed that replays it.
     Simulate(simulate::SimulateArgs),
+    /// Mine blocks on a proof-of-work node now, or measure the mining kernel (`--bench`).
+    Mine(mine::MineArgs),
 }
 
 /// Runs the parsed command.
@@ -72,5 +76,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Mine(args) => mine::run(args),
     }
 }

@@ -110,7 +110,10 @@ impl PowEngine {
                     tip: hash,
                 }));
             }
-            _ => Self::report_rejection(from, hash, height, rejection, out),
+            _ => {
+                let from = from.filter(|_| rejection.blames_sender());
+                Self::report_rejection(from, hash, height, rejection, out);
+            }
         }
         let removed = self.tree.remove_branch(&hash);
         if rejection.condemns_block() {

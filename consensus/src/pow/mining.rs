@@ -59,7 +59,7 @@ impl PowEngine {
         let timestamps = self.tree.timestamps(&tip.hash, MEDIAN_TIME_SPAN);
         let earliest = median_time_past(&timestamps).map_or(0, |m| m + 1);
         let template = BlockTemplate {
-            proposer: self.me,
+            proposer: self.payout,
             timestamp_ms: self.now.max(earliest),
             seal: Seal {
                 round: 0,

@@ -15,6 +15,7 @@
 //! Time enters only as `now` (close to wall-clock milliseconds, used for template timestamps and
 //! the future-timestamp rule) and randomness only from the configured seed.
 
+mod control;
 mod difficulty;
 mod early;
 mod fork_choice;
@@ -86,6 +87,8 @@ pub struct PowConfig {
     pub genesis_time_ms: u64,
     /// Whether this node mines (otherwise it validates and relays only).
     pub mining: bool,
+    /// The key mined blocks name as proposer, which the ledger pays (default: `me`).
+    pub payout: NodeId,
     /// Seed of the engine's randomness (which peer to sync from).
     pub seed: u64,
     /// Most transactions the pool holds.
@@ -151,6 +154,7 @@ impl PowConfig {
             peers,
             genesis_time_ms,
             mining: true,
+            payout: me,
             seed,
             pool_capacity: 200_000,
             sync_interval_ms: (block / 2).clamp(100, 2_000),
@@ -199,6 +203,9 @@ impl BoundedSet {
 /// The proof-of-work engine.
 pub struct PowEngine {
     me: NodeId,
+    /// The key mined blocks name as proposer (paid the reward and fees); `me` unless the
+    /// operator said otherwise ([`PowEngine::set_mining`]).
+    payout: NodeId,
     params: PowParams,
     ledger: Ledger,
     difficulty: DifficultyRule,
@@ -248,6 +255,7 @@ impl PowEngine {
         peers.remove(&config.me);
         let mut engine = PowEngine {
             me: config.me,
+            payout: config.payout,
             ledger,
             difficulty,
             rng: DetRng::new(config.seed),

@@ -862,3 +862,72 @@ fn a_restart_keeps_the_stores_finality_until_its_next_commit() {
     );
     assert_eq!(restarted.finalized_height(), 4);
 }
+
+#[test]
+fn mining_is_switched_by_the_operator_and_pays_the_chosen_key() {
+    let mut pow = engine_with(params(), restored_at_genesis(), false);
+    let now = genesis_time() + 5_000;
+    let actions = handle(&mut pow, now, Input::Start);
+    assert!(actions.iter().any(|a| matches!(a, Action::StopMining)));
+    assert_eq!(pow.status().role, Role::Follower);
+
+    let mut out = Vec::new();
+    pow.set_mining(now, true, peer(9), &mut out);
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Event(EngineEvent::RoleChanged {
+            role: Role::Miner,
+            ..
+        })
+    )));
+    let mut template = mined(&out).unwrap();
+    assert_eq!(template.header.proposer, peer(9));
+    assert_eq!(pow.payout(), peer(9));
+    assert_eq!(pow.next_bits(), Some(EASY));
+    assert!(solve(&mut template.header));
+    let actions = handle(&mut pow, now + 10, Input::BlockMined(template));
+    let committed = commits(&actions);
+    assert_eq!(committed.len(), 1);
+    assert_eq!(
+        committed[0]
+            .changes
+            .accounts
+            .get(&peer(9).address())
+            .unwrap()
+            .after
+            .balance,
+        50
+    );
+
+    let mut out = Vec::new();
+    pow.set_mining(now + 20, false, peer(0), &mut out);
+    assert!(matches!(out.last(), Some(Action::StopMining)));
+    assert!(mined(&out).is_none());
+    assert!(!pow.is_mining());
+    assert_eq!(pow.status().role, Role::Follower);
+}
+
+#[test]
+fn connected_peers_replace_the_configured_ones() {
+    let mut pow = engine(params());
+    assert_eq!(pow.status().members, {
+        let mut m = vec![peer(0), peer(1), peer(2)];
+        m.sort();
+        m
+    });
+    pow.set_peers([peer(0), peer(5)]);
+    assert_eq!(pow.status().members, {
+        let mut m = vec![peer(0), peer(5)];
+        m.sort();
+        m
+    });
+    // The periodic sync asks the connected peer.
+    let actions = handle(&mut pow, late(), Input::Timer(SYNC_TIMER));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Send {
+            to,
+            msg: PowMessage::GetHeaders { .. }
+        } if *to == peer(5)
+    )));
+}

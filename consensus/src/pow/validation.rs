@@ -103,6 +103,19 @@ impl Rejection {
                 | Rejection::Body(BlockError::Encoding(_))
         )
     }
+
+    /// Whether the peer that sent the block is at fault. A block refused because this node
+    /// lacks what its branch needs (undo data or a body beyond what it keeps), or because its
+    /// clock is behind, or because the branch forks below this node's finality, may come from
+    /// an honest peer, and reporting it against that peer would get the peer banned.
+    pub fn blames_sender(&self) -> bool {
+        !matches!(
+            self,
+            Rejection::FromTheFuture(_)
+                | Rejection::BelowFinalized { .. }
+                | Rejection::Unavailable(_)
+        )
+    }
 }
 
 /// What a header is checked against: what its parent's chain requires.
@@ -244,6 +257,22 @@ mod tests {
                 max_future_ms: 1_000,
             },
         )
+    }
+
+    #[test]
+    fn only_the_senders_faults_are_held_against_it() {
+        let (header, hash) = child(10_500, EASY, false);
+        let bad_work = check(&header, &hash, &[], 10_500).unwrap_err();
+        assert!(bad_work.blames_sender());
+        assert!(!Rejection::Unavailable("undo data of block 3".into()).blames_sender());
+        let below = Rejection::BelowFinalized {
+            fork: 1,
+            finalized: 5,
+        };
+        assert!(!below.blames_sender());
+        let (header, hash) = child(60_000, EASY, true);
+        let early = check(&header, &hash, &[9_000, 10_000], 10_500).unwrap_err();
+        assert!(early.is_deferred() && !early.blames_sender());
     }
 
     #[test]

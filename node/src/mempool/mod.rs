@@ -8,6 +8,7 @@
 
 mod admit;
 mod drops;
+mod give_back;
 pub mod journal;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

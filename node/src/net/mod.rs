@@ -100,6 +100,9 @@ pub struct NetSetup {
     pub tx_topic: String,
     /// Injected faults to apply to every message.
     pub faults: Arc<Faults>,
+    /// An open (permissionless) network: any peer may send consensus messages, so each peer's
+    /// messages and bytes per second are bounded here, before anything decodes them.
+    pub open: bool,
 }
 
 /// Commands queued for the network task before senders see it full.
@@ -110,6 +113,15 @@ const MAX_SYNC_SERVING: usize = 4;
 const SYNC_RATE: (f64, f64) = (20.0, 40.0);
 /// Gossip messages a peer may relay to us per second (and in a burst).
 const GOSSIP_RATE: (f64, f64) = (200.0, 400.0);
+/// Consensus messages a peer of an open network may send per second (and in a burst): a
+/// proof-of-work node sends a few per block and per relayed transaction batch.
+const OPEN_CONSENSUS_RATE: (f64, f64) = (500.0, 1_000.0);
+/// Consensus bytes a peer of an open network may send per second (and in a burst, which holds
+/// the largest message).
+const OPEN_CONSENSUS_BYTES: (f64, f64) = (
+    32.0 * 1_048_576.0,
+    2.0 * behaviour::MAX_CONSENSUS_BYTES as f64,
+);
 
 /// A cloneable handle for sending commands to the network task.
 #[derive(Clone)]
@@ -151,6 +163,19 @@ pub fn peer_id_of(key: &synod_chain::PublicKey) -> Option<PeerId> {
         .map(|k| identity::PublicKey::from(k).to_peer_id())
 }
 
+/// The public key a peer id names: an ed25519 key's peer id embeds the key itself (an identity
+/// multihash of its protobuf encoding), so no lookup is needed. `None` for other key types.
+pub fn node_id_of(peer: &PeerId) -> Option<synod_chain::PublicKey> {
+    let multihash = peer.as_ref();
+    // 0x00 is the identity hash: the digest is the encoded public key.
+    if multihash.code() != 0x00 {
+        return None;
+    }
+    let key = identity::PublicKey::try_decode_protobuf(multihash.digest()).ok()?;
+    let ed25519 = key.try_into_ed25519().ok()?;
+    Some(synod_chain::PublicKey(ed25519.to_bytes()))
+}
+
 /// Gossip batches kept while no peer is subscribed yet.
 const MAX_QUEUED_GOSSIP: usize = 256;
 
@@ -190,6 +215,11 @@ pub fn start(
         queued_gossip: VecDeque::new(),
         sync_rate: rate::PerPeer::new(SYNC_RATE.0, SYNC_RATE.1),
         gossip_rate: rate::PerPeer::new(GOSSIP_RATE.0, GOSSIP_RATE.1),
+        consensus_rate: setup.open.then(|| ConsensusLimits {
+            messages: rate::PerPeer::new(OPEN_CONSENSUS_RATE.0, OPEN_CONSENSUS_RATE.1),
+            bytes: rate::PerPeer::new(OPEN_CONSENSUS_BYTES.0, OPEN_CONSENSUS_BYTES.1),
+        }),
+        dialed: HashMap::new(),
         sync_serving: Arc::new(tokio::sync::Semaphore::new(MAX_SYNC_SERVING)),
         bans: BTreeMap::new(),
         faults: setup.faults,
@@ -209,6 +239,10 @@ struct NetworkTask {
     queued_gossip: VecDeque<Vec<u8>>,
     sync_rate: rate::PerPeer,
     gossip_rate: rate::PerPeer,
+    /// Per-peer limits on consensus messages (open networks only).
+    consensus_rate: Option<ConsensusLimits>,
+    /// The peer found at each configured address, once a connection told us.
+    dialed: HashMap<Multiaddr, PeerId>,
     sync_serving: Arc<tokio::sync::Semaphore>,
     /// Banned peers, by when their ban ends.
     bans: BTreeMap<Instant, Vec<PeerId>>,
@@ -218,6 +252,23 @@ struct NetworkTask {
 }
 
 type SyncAnswer = (request_response::ResponseChannel<Vec<u8>>, Vec<u8>);
+
+/// Message and byte rates of one kind of traffic, per peer.
+struct ConsensusLimits {
+    messages: rate::PerPeer,
+    bytes: rate::PerPeer,
+}
+
+impl ConsensusLimits {
+    fn allow(&mut self, peer: PeerId, len: usize) -> bool {
+        self.messages.allow(peer) && self.bytes.allow_cost(peer, len as f64)
+    }
+
+    fn forget_idle(&mut self) {
+        self.messages.forget_idle();
+        self.bytes.forget_idle();
+    }
+}
 
 impl NetworkTask {
     async fn run(mut self, mut commands: mpsc::Receiver<NetCommand>) {
@@ -242,27 +293,33 @@ impl NetworkTask {
                     self.flush_gossip();
                     self.sync_rate.forget_idle();
                     self.gossip_rate.forget_idle();
+                    if let Some(limits) = &mut self.consensus_rate {
+                        limits.forget_idle();
+                    }
                 }
             }
         }
     }
 
-    /// Dials every configured address whose peer is not connected (an address of an unknown
-    /// peer only while we have no connection at all).
+    /// Dials every configured address whose peer is not connected. The peer behind an address
+    /// is known from the genesis (validators), or learned from our own first connection to it
+    /// (never from what a peer claims: a stranger claiming our peers' addresses would otherwise
+    /// keep us from dialing them); an address whose peer is not known yet is dialed until one is.
     fn redial(&mut self) {
         for addr in self.dial.clone() {
             let peer = self
                 .known
                 .iter()
                 .find(|(_, a)| **a == addr)
-                .map(|(p, _)| *p);
+                .map(|(p, _)| *p)
+                .or_else(|| self.dialed.get(&addr).copied());
             let result = match peer {
                 Some(p) if !self.connected.contains(&p) => self.swarm.dial(
                     libp2p::swarm::dial_opts::DialOpts::peer_id(p)
                         .addresses(vec![addr.clone()])
                         .build(),
                 ),
-                None if self.connected.is_empty() => self.swarm.dial(addr.clone()),
+                None => self.swarm.dial(addr.clone()),
                 _ => continue,
             };
             if let Err(e) = result {
@@ -380,12 +437,19 @@ impl NetworkTask {
     ) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } if self.connected.insert(peer_id) => {
-                debug!(peer = %peer_id, "connected");
-                if !self.admit_peer(peer_id) {
-                    return;
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    self.learn_address(address, peer_id);
                 }
-                self.peers_changed();
+                if self.connected.insert(peer_id) {
+                    debug!(peer = %peer_id, "connected");
+                    if !self.admit_peer(peer_id) {
+                        return;
+                    }
+                    self.peers_changed();
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -441,6 +505,12 @@ impl NetworkTask {
                         .behaviour_mut()
                         .consensus
                         .send_response(channel, Vec::new());
+                    if let Some(limits) = &mut self.consensus_rate
+                        && !limits.allow(peer, request.len())
+                    {
+                        self.inbound.dropped("consensus_rate");
+                        return;
+                    }
                     if !self.faults.cuts(&peer, Channel::ConsensusIn) {
                         self.inbound.consensus(peer, request);
                     }
@@ -508,16 +578,34 @@ impl NetworkTask {
         }
     }
 
+    /// Remembers that `address`, if it is one we dial, reaches `peer`.
+    fn learn_address(&mut self, address: &Multiaddr, peer: PeerId) {
+        // A dialed address may come back with the peer id appended.
+        let bare: Multiaddr = address
+            .iter()
+            .filter(|p| !matches!(p, Protocol::P2p(_)))
+            .collect();
+        if self.dial.contains(&bare) {
+            self.dialed.insert(bare, peer);
+        }
+    }
+
+    /// Whether `peer` is a genesis validator or answered at an address we dial ourselves.
+    fn is_trusted(&self, peer: &PeerId) -> bool {
+        self.known.contains_key(peer) || self.dialed.values().any(|p| p == peer)
+    }
+
     /// Keeps a new peer unless it is a stranger beyond [`behaviour::MAX_STRANGERS`]: validators
-    /// always get through, so strangers holding connections cannot cut validators apart.
+    /// and the peers behind our own configured addresses always get through, so strangers
+    /// holding connections cannot cut them apart.
     fn admit_peer(&mut self, peer: PeerId) -> bool {
-        if self.known.contains_key(&peer) {
+        if self.is_trusted(&peer) {
             return true;
         }
         let strangers = self
             .connected
             .iter()
-            .filter(|p| !self.known.contains_key(p))
+            .filter(|p| !self.is_trusted(p))
             .count();
         if strangers <= behaviour::MAX_STRANGERS {
             return true;
@@ -531,5 +619,18 @@ impl NetworkTask {
     fn peers_changed(&self) {
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         self.inbound.peers_changed(&peers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_id_names_its_key() {
+        let key = synod_chain::SecretKey::from_seed([5; 32]).public();
+        let peer = peer_id_of(&key).expect("an ed25519 key has a peer id");
+        assert_eq!(node_id_of(&peer), Some(key));
+        assert_eq!(node_id_of(&PeerId::random()), None);
     }
 }

@@ -35,10 +35,16 @@ impl PerPeer {
 
     /// Whether `peer` may make one more request now (and takes its token if so).
     pub fn allow(&mut self, peer: PeerId) -> bool {
-        self.allow_at(peer, Instant::now())
+        self.allow_at(peer, 1.0, Instant::now())
     }
 
-    fn allow_at(&mut self, peer: PeerId, now: Instant) -> bool {
+    /// Whether `peer` may spend `cost` tokens now (bytes, say), and takes them if so. A cost
+    /// above the burst is never allowed.
+    pub fn allow_cost(&mut self, peer: PeerId, cost: f64) -> bool {
+        self.allow_at(peer, cost, Instant::now())
+    }
+
+    fn allow_at(&mut self, peer: PeerId, cost: f64, now: Instant) -> bool {
         let bucket = self.buckets.entry(peer).or_insert(Bucket {
             tokens: self.burst,
             at: now,
@@ -46,8 +52,8 @@ impl PerPeer {
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             true
         } else {
             false
@@ -71,10 +77,16 @@ mod tests {
         let mut limits = PerPeer::new(10.0, 3.0);
         let (a, b) = (PeerId::random(), PeerId::random());
         let t0 = Instant::now();
-        assert!((0..3).all(|_| limits.allow_at(a, t0)));
-        assert!(!limits.allow_at(a, t0), "the burst is spent");
-        assert!(limits.allow_at(b, t0), "another peer has its own bucket");
-        assert!(!limits.allow_at(a, t0 + Duration::from_millis(50)));
-        assert!(limits.allow_at(a, t0 + Duration::from_millis(110)));
+        assert!((0..3).all(|_| limits.allow_at(a, 1.0, t0)));
+        assert!(!limits.allow_at(a, 1.0, t0), "the burst is spent");
+        assert!(
+            limits.allow_at(b, 1.0, t0),
+            "another peer has its own bucket"
+        );
+        assert!(!limits.allow_at(a, 1.0, t0 + Duration::from_millis(50)));
+        assert!(limits.allow_at(a, 1.0, t0 + Duration::from_millis(110)));
+        // Costs: the bucket holds at most the burst.
+        assert!(!limits.allow_at(b, 3.5, t0 + Duration::from_secs(10)));
+        assert!(limits.allow_at(b, 2.5, t0 + Duration::from_secs(10)));
     }
 }

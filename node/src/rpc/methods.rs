@@ -27,12 +27,27 @@ fn parse<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> Result<T,
         .map_err(|e| RpcError::invalid_params(format!("{what}: {e}")))
 }
 
-fn required<T: serde::de::DeserializeOwned>(params: &Value, name: &str) -> Result<T, RpcError> {
+/// The parameter `name`, which must be there.
+pub(super) fn required<T: serde::de::DeserializeOwned>(
+    params: &Value,
+    name: &str,
+) -> Result<T, RpcError> {
     match param(params, name) {
         Some(v) => parse(v, name),
         None => Err(RpcError::invalid_params(format!(
             "missing parameter {name:?}"
         ))),
+    }
+}
+
+/// The parameter `name`, if given (and not null).
+pub(super) fn optional<T: serde::de::DeserializeOwned>(
+    params: &Value,
+    name: &str,
+) -> Result<Option<T>, RpcError> {
+    match param(params, name) {
+        Some(Value::Null) | None => Ok(None),
+        Some(v) => parse(v, name).map(Some),
     }
 }
 
@@ -143,6 +158,9 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
             let key: PublicKey = required(params, "key")?;
             command(ctx, Command::RemoveValidator(key)).await
         }
+        "get_mining_info" => super::mining::mining_info(ctx),
+        "mine" => super::mining::mine(ctx, params).await,
+        "set_mining" => super::mining::set_mining(ctx, params).await,
         other => Err(RpcError::method_not_found(other)),
     }
 }
@@ -157,7 +175,7 @@ async fn blocking<T: Send + 'static>(
 
 fn status(ctx: &NodeContext) -> Value {
     let s = ctx.status();
-    json!({
+    let mut value = json!({
         "chain_id": ctx.genesis.chain_id,
         "genesis_hash": ctx.genesis_hash,
         "engine": ctx.genesis.engine.kind(),
@@ -179,7 +197,13 @@ fn status(ctx: &NodeContext) -> Value {
         "committed_txs": ctx.metrics.committed_txs.get(),
         "faults": super::faults::status(ctx),
         "version": env!("CARGO_PKG_VERSION"),
-    })
+    });
+    if let Some(pow) = &s.pow {
+        value["mining"] = json!(pow.mining);
+        value["hash_rate"] = json!(ctx.mining.hash_rate());
+        value["chainwork"] = json!(pow.chainwork);
+    }
+    value
 }
 
 fn decode_raw(text: &str) -> Result<SignedTransaction, RpcError> {
@@ -333,12 +357,9 @@ async fn get_block(ctx: &Arc<NodeContext>, params: &Value) -> Result<Value, RpcE
         let proof = reader
             .proof(&block.hash())
             .map_err(|e| RpcError::internal(e.to_string()))?;
-        Ok(block_json(
-            &block,
-            &proof,
-            &txs,
-            ctx.store.finalized_height(),
-        ))
+        let mut value = block_json(&block, &proof, &txs, ctx.store.finalized_height());
+        super::mining::add_pow_fields(&ctx, &reader, &block, &proof, &mut value)?;
+        Ok(value)
     })
     .await
 }

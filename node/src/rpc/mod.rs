@@ -5,6 +5,7 @@ pub mod client;
 pub mod faults;
 pub mod guard;
 pub mod methods;
+pub mod mining;
 pub mod request;
 
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use super::plan::{FaultKind, Schedule};
 use super::report_json::Run;
 use super::safety;
 use super::workload::{CHAIN_ID, FIRST_ACCOUNT_KEY, Workload};
+use crate::commands::pow_flags::PowFlags;
 use crate::commands::testnet::InitArgs;
 use crate::load::{Offer, Watch, drive, lanes_by_account};
 use crate::scratch::Scratch;
@@ -80,6 +81,7 @@ pub fn run(
             random_keys: false,
             force: true,
             params: spec.params.clone(),
+            pow: PowFlags::default(),
             first_account_key: Some(FIRST_ACCOUNT_KEY),
         },
         spec.keep,

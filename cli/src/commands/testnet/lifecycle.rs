@@ -11,6 +11,7 @@ use synod_genesis::testnet;
 use super::status::status_table;
 use super::{InitArgs, load};
 use crate::cluster::{Cluster, status_of};
+use crate::commands::pow_flags::PowFlags;
 use crate::procs;
 
 /// Starts every stopped node of `dir` (creating a default testnet first if there is none) and
@@ -28,6 +29,7 @@ pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
             random_keys: false,
             force: false,
             params: Vec::new(),
+            pow: PowFlags::default(),
             first_account_key: None,
         };
         testnet::init(&args.options()?)

@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use synod_genesis::TestnetManifest;
 use synod_genesis::testnet::{self, EngineKind, TestnetOptions};
 
+use super::pow_flags::PowFlags;
 use crate::cluster::Cluster;
 use crate::procs;
 use crate::table::Table;
@@ -138,6 +139,8 @@ pub struct InitArgs {
     /// the names are the genesis file's `engine` fields).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
     pub params: Vec<(String, String)>,
+    #[command(flatten)]
+    pub pow: PowFlags,
     /// Dev key index of the first funded account (default: right after the node keys). Testnets
     /// of different sizes with the same chain id and this index fund the same accounts.
     #[arg(long, value_name = "INDEX")]
@@ -148,6 +151,9 @@ impl InitArgs {
     /// The library's options for these arguments.
     pub fn options(&self) -> anyhow::Result<TestnetOptions> {
         let engine: EngineKind = self.engine.parse().map_err(anyhow::Error::msg)?;
+        // The flags first, so that an explicit --param of the same name wins.
+        let mut engine_params = self.pow.params(&self.engine)?;
+        engine_params.extend(self.params.iter().cloned());
         Ok(TestnetOptions {
             dir: self.dir.clone(),
             engine,
@@ -162,7 +168,7 @@ impl InitArgs {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
-            engine_params: self.params.clone(),
+            engine_params,
             first_account_key: self.first_account_key,
         })
     }

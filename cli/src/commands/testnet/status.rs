@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use synod_genesis::TestnetManifest;
+use synod_genesis::testnet::EngineKind;
 
 use super::load;
 use crate::cluster::status_of;
@@ -69,8 +70,19 @@ pub fn status_table(dir: &Path, manifest: &TestnetManifest) -> String {
         .collect();
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
+    // Proof of work has no rounds; its nodes show their miners' hash rates instead.
+    let pow = manifest.engine == EngineKind::Pow;
     let mut table = Table::new([
-        "node", "pid", "role", "round", "height", "peers", "mempool", "tx/s", "rpc", "faults",
+        "node",
+        "pid",
+        "role",
+        if pow { "hash rate" } else { "round" },
+        "height",
+        "peers",
+        "mempool",
+        "tx/s",
+        "rpc",
+        "faults",
     ]);
     for (node, before) in manifest.nodes.iter().zip(first) {
         let pid = procs::running_pid(&dir.join(&node.home));
@@ -96,7 +108,13 @@ pub fn status_table(dir: &Path, manifest: &TestnetManifest) -> String {
             node.name.clone(),
             pid.map_or("down".into(), |p| p.to_string()),
             field(&now, "role"),
-            field(&now, "round"),
+            if pow {
+                now.as_ref()
+                    .and_then(|s| s["hash_rate"].as_f64())
+                    .map_or("-".into(), crate::commands::mine::format_hash_rate)
+            } else {
+                field(&now, "round")
+            },
             field(&now, "height"),
             field(&now, "peers"),
             field(&now, "mempool"),

@@ -7,22 +7,36 @@
 //! election timer never fires while the leader's heartbeat sits unread in the inbox and a leader's
 //! heartbeat timer never waits behind a backlog of messages. Only then does it hand the engine one
 //! bounded batch of admitted transactions from the mempool. Idle turns merge the transaction index.
+//!
+//! Proof of work adds a miner ([`mining`]), rewinds whose blocks give their transactions back to
+//! the mempool, the connected peers handed to the engine (an open network has no member list),
+//! and peer scores ([`events`]).
+
+mod events;
+mod mining;
+
+pub use mining::{MiningRequest, MiningSetup, MiningState};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use synod_chain::codec;
+use synod_chain::pow::kernel::Kernel;
 use synod_chain::store::{CommitDurability, EngineWrite};
-use synod_consensus::engine::{Action, Engine, EngineEvent, Input, Message, NodeId, TimerId};
-use tracing::{debug, error, info, warn};
+use synod_consensus::engine::{Action, Input, Message, NodeId, TimerId};
+use tracing::{debug, info, warn};
 
 use crate::clock::now_ms;
 use crate::context::NodeContext;
+use crate::engines::HostedEngine;
 use crate::envelope;
 use crate::error::NodeError;
 use crate::inbox::{ControlEvent, DriverInbox};
+use crate::miner::Miner;
 use crate::net::{NetCommand, peer_id_of};
+use crate::peer_score::PeerScores;
+use mining::Mining;
 
 /// Largest engine message payload decoded.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
@@ -40,7 +54,7 @@ const REQUEUE_AFTER: Duration = Duration::from_secs(20);
 const MAX_REQUEUE: usize = 20_000;
 
 /// Runs an engine over a node's store and network.
-pub struct Driver<E: Engine> {
+pub struct Driver<E: HostedEngine> {
     engine: E,
     ctx: Arc<NodeContext>,
     timers: HashMap<TimerId, Instant>,
@@ -49,11 +63,22 @@ pub struct Driver<E: Engine> {
     /// Admitted transactions still wait in the mempool after the last batch.
     more_txs: bool,
     last_requeue: Instant,
+    mining: Mining,
+    scores: PeerScores,
+    /// The version of the node's connected-peer list the engine was last given.
+    peers_seen: u64,
 }
 
-impl<E: Engine> Driver<E> {
-    /// A driver for `engine`.
-    pub fn new(engine: E, ctx: Arc<NodeContext>) -> Self {
+impl<E: HostedEngine> Driver<E> {
+    /// A driver for `engine`, mining as `mining` says; the miner hands solutions to `inbox`.
+    pub fn new(
+        engine: E,
+        ctx: Arc<NodeContext>,
+        inbox: Arc<DriverInbox>,
+        mining: MiningSetup,
+    ) -> Self {
+        let sink = Box::new(move |block| inbox.push_mined(block));
+        let miner = Miner::new(Kernel::fastest(), 0, ctx.mining.clone(), sink);
         Driver {
             engine,
             ctx,
@@ -62,11 +87,15 @@ impl<E: Engine> Driver<E> {
             rejected: None,
             more_txs: true,
             last_requeue: Instant::now(),
+            mining: Mining::new(miner, mining),
+            scores: PeerScores::default(),
+            peers_seen: 0,
         }
     }
 
     /// Runs until shutdown; an error means the node cannot continue safely.
     pub fn run(mut self, inbox: &DriverInbox) -> Result<(), NodeError> {
+        self.mining.start();
         self.step(Input::Start)?;
         loop {
             let wait = if self.more_txs {
@@ -104,6 +133,7 @@ impl<E: Engine> Driver<E> {
                 self.feed_transactions()?;
             }
             self.housekeeping(busy)?;
+            self.finish_mine_request()?;
             self.ctx.heartbeat();
         }
         self.finish()
@@ -134,6 +164,9 @@ impl<E: Engine> Driver<E> {
     }
 
     fn housekeeping(&mut self, busy: bool) -> Result<(), NodeError> {
+        self.hand_over_peers();
+        self.ctx.mining.sample();
+        self.ctx.metrics.hash_rate.set(self.ctx.mining.hash_rate());
         let backlog = self.ctx.store.tx_backlog();
         // Merge the tx index when idle, or when it falls far behind.
         if (!busy && backlog >= INDEX_BATCH) || backlog >= 16 * INDEX_BATCH {
@@ -154,6 +187,16 @@ impl<E: Engine> Driver<E> {
             }
         }
         Ok(())
+    }
+
+    /// Gives the engine the node's connected peers when they changed.
+    fn hand_over_peers(&mut self) {
+        let (version, peers) = self.ctx.connected_peers();
+        if version != self.peers_seen {
+            self.peers_seen = version;
+            self.engine.connected(&peers);
+            self.publish_status();
+        }
     }
 
     fn finish(&mut self) -> Result<(), NodeError> {
@@ -187,6 +230,8 @@ impl<E: Engine> Driver<E> {
                 Ok(())
             }
             ControlEvent::Synced(blocks) => self.step(Input::Synced(blocks)),
+            ControlEvent::Mined(block) => self.on_mined(block),
+            ControlEvent::Mining(request) => self.on_mining_request(request),
         }
     }
 
@@ -210,7 +255,7 @@ impl<E: Engine> Driver<E> {
     }
 
     /// Feeds one input and executes the actions.
-    fn step(&mut self, input: Input<E::Message>) -> Result<(), NodeError> {
+    pub(super) fn step(&mut self, input: Input<E::Message>) -> Result<(), NodeError> {
         let mut actions = Vec::new();
         self.engine.handle(now_ms(), input, &mut actions);
         for action in actions {
@@ -223,7 +268,7 @@ impl<E: Engine> Driver<E> {
     }
 
     /// Makes pending engine-state writes durable.
-    fn flush(&mut self) -> Result<(), NodeError> {
+    pub(super) fn flush(&mut self) -> Result<(), NodeError> {
         if !self.pending_writes.is_empty() {
             let writes = std::mem::take(&mut self.pending_writes);
             self.ctx.store.write_engine(&writes)?;
@@ -244,7 +289,7 @@ impl<E: Engine> Driver<E> {
         }
     }
 
-    fn execute(&mut self, action: Action<E::Message>) -> Result<(), NodeError> {
+    pub(super) fn execute(&mut self, action: Action<E::Message>) -> Result<(), NodeError> {
         match action {
             Action::Send { to, msg } => {
                 self.flush()?;
@@ -301,22 +346,46 @@ impl<E: Engine> Driver<E> {
                 debug!(from = %from.short(), height, "engine asked for blocks");
                 crate::sync::fetch_for_engine(&self.ctx, from, height);
             }
-            Action::Rewind { height } => {
-                warn!(
-                    height,
-                    "engine asked for a rewind, which this driver does not support"
-                );
-            }
+            Action::Rewind { height } => self.rewind(height)?,
             Action::Finalize { height } => self.ctx.store.set_finalized(height)?,
-            Action::Mine(_) | Action::StopMining => {
-                warn!("engine asked for mining, which this driver does not support");
-            }
+            Action::Mine(block) => self.mining.miner.mine(*block),
+            Action::StopMining => self.mining.miner.stop(),
             Action::Event(event) => self.on_engine_event(event)?,
         }
         Ok(())
     }
 
+    /// Rewinds the store to `height` (a reorganisation) and gives the removed blocks'
+    /// transactions back to the mempool, so the node keeps reporting them pending until the new
+    /// branch (or a later block) holds them. They were verified when first admitted and are not
+    /// verified again; the engine keeps its own copies.
+    fn rewind(&mut self, height: u64) -> Result<(), NodeError> {
+        self.flush()?;
+        let removed = self.ctx.store.rewind_to(height)?;
+        let txs: Vec<synod_chain::SignedTransaction> =
+            removed.iter().flat_map(|b| b.txs.iter().cloned()).collect();
+        let returned = match self.ctx.store.reader() {
+            Ok(reader) => self.ctx.mempool().give_back(txs, &reader, Instant::now()),
+            Err(e) => {
+                warn!(error = %e, "cannot read accounts after a rewind");
+                0
+            }
+        };
+        self.ctx.metrics.height.set(height as i64);
+        info!(
+            height,
+            removed = removed.len(),
+            returned,
+            "rewound the chain for a reorganisation"
+        );
+        if returned > 0 {
+            self.more_txs = true;
+        }
+        Ok(())
+    }
+
     fn on_committed(&mut self, block: &synod_chain::Block) {
+        self.credit_commit(block);
         let ctx = &self.ctx;
         let latencies = match ctx.store.reader() {
             Ok(reader) => ctx.mempool().on_commit(block, &reader, Instant::now()),
@@ -339,79 +408,7 @@ impl<E: Engine> Driver<E> {
         );
     }
 
-    fn on_engine_event(&mut self, event: EngineEvent) -> Result<(), NodeError> {
-        match event {
-            EngineEvent::RoleChanged {
-                role,
-                round,
-                leader,
-            } => {
-                info!(role = role.as_str(), round, leader = ?leader.map(|l| l.short()), "role");
-                self.ctx.metrics.set_role(role.as_str());
-                self.ctx.metrics.round.set(round as i64);
-            }
-            EngineEvent::SteppedDown { round, reason } => {
-                warn!(round, reason, "stepped down");
-            }
-            EngineEvent::MembershipChanged { members, committed } => {
-                info!(members = members.len(), committed, "validator set");
-                // The edge lets exactly the current members through: a removed validator loses
-                // its pass as soon as the engine stops counting it.
-                *self
-                    .ctx
-                    .members
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    members.into_iter().collect();
-            }
-            EngineEvent::Snapshot { height, installed } => {
-                info!(height, installed, "snapshot");
-            }
-            EngineEvent::Divergence { height, detail } => {
-                error!(
-                    height,
-                    detail, "this node diverged from the chain and stopped committing"
-                );
-            }
-            EngineEvent::CommandRejected { reason } => {
-                debug!(reason, "command rejected");
-                self.rejected = Some(reason);
-            }
-            EngineEvent::TxDropped { id, reason } => {
-                debug!(tx = %id.short(), reason, "engine dropped a transaction");
-                self.ctx.mempool().drop_tx(&id, reason);
-            }
-            EngineEvent::BlockRejected {
-                from,
-                hash,
-                height,
-                reason,
-            } => {
-                warn!(from = ?from.map(|p| p.short()), block = %hash.short(), height, reason, "rejected a block");
-            }
-            EngineEvent::PeerMisbehaved { peer, reason } => {
-                warn!(peer = %peer.short(), reason, "peer misbehaved");
-            }
-            EngineEvent::Reorg {
-                fork_height,
-                removed,
-                added,
-                tip,
-            } => {
-                info!(fork_height, removed, added, tip = %tip.short(), "reorganised onto a heavier branch");
-            }
-            EngineEvent::ReorgRefused {
-                fork_height,
-                finalized,
-                tip,
-            } => {
-                warn!(fork_height, finalized, tip = %tip.short(), "refused a branch that forks below the finalized height");
-            }
-        }
-        Ok(())
-    }
-
-    fn publish_status(&self) {
+    pub(super) fn publish_status(&self) {
         let engine = self.engine.status();
         let tip = self.ctx.store.tip();
         let mempool = self.ctx.mempool().len();
@@ -427,6 +424,8 @@ impl<E: Engine> Driver<E> {
             s.mempool = mempool;
             s.engine_pending = engine.pending_txs;
             s.committed_txs = self.ctx.metrics.committed_txs.get();
+            s.pow = self.engine.pow_view();
+            s.mine_request = self.mining.progress();
         });
     }
 }
