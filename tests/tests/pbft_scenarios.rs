@@ -77,11 +77,14 @@ fn crashed_primary_is_replaced() {
     commit_more(&mut sim, 3, 5_000, "a new primary commits");
     for i in 1..4 {
         assert!(view(&sim, i) >= Some(1) && is_active(&sim, i), "node {i}");
-        assert!(
-            gave_up(&sim, i, "waited too long"),
-            "node {i} suspected the primary"
-        );
     }
+    // Each client transaction reaches one replica, so the backups' request timers expire at
+    // different times: f+1 of them suspect the primary on their own, and a backup whose timer has
+    // not expired yet may join their view change on the f+1 VIEW-CHANGEs instead (§4.5.2).
+    let suspected = (1..4)
+        .filter(|i| gave_up(&sim, *i, "waited too long"))
+        .count();
+    assert!(suspected >= 2, "{suspected} backups suspected the primary");
     // The old primary comes back, learns the view and catches up.
     ok(sim.restart(0));
     converge(&mut sim, 5_000);

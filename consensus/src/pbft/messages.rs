@@ -116,10 +116,12 @@ impl Statement for NewView {
     const KIND: &'static [u8] = b"new-view";
 }
 
-/// Transactions a backup hands to the primary (clients' requests reach every replica; a backup
-/// forwards what it holds so that the primary cannot claim not to have seen it). Not signed by
-/// the replica: every transaction carries its sender's signature, which the primary checks
-/// before it keeps it, so a replica's signature over the batch would prove nothing more.
+/// Transactions a backup hands to the primary (a client's request reaches one replica, which
+/// forwards it so that the primary cannot claim not to have seen it), or that a replica between
+/// views or about to suspect the primary shares with every replica, so that they time it too.
+/// Not signed by the replica: every transaction carries its sender's signature, which the
+/// receiver checks before it keeps it, so a replica's signature over the batch would prove
+/// nothing more.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forward {
     /// The sender's view.
@@ -178,7 +180,7 @@ pub enum PbftMessage {
         #[serde(deserialize_with = "bounded_vec::<_, _, MAX_PREPARED>")]
         blocks: Vec<Block>,
     },
-    /// Transactions forwarded to the primary.
+    /// Transactions forwarded to the primary, or shared with every replica.
     Forward(Forward),
     /// Where the sender stands.
     Status(Box<Status>),

@@ -257,7 +257,7 @@ impl PbftEngine {
             let holders = self.base_holders();
             self.need_blocks(now, self.view_base, holders, out);
         }
-        self.forward_pending(out);
+        self.forward_pending(now, out);
         self.replay_future(now, out);
         self.advance(now, out);
     }

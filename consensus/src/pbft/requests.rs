@@ -2,10 +2,12 @@
 //!
 //! Every replica keeps each transaction it was given in its pool until the transaction commits,
 //! or drops it for good with a reason ([`EngineEvent::TxDropped`]): its nonce was used by another
-//! transaction, or a block builder refused it permanently, or the pool overflowed. Backups
-//! forward what they receive to the primary, re-forward what still waits on a timer and to each
-//! new primary; transactions of blocks that were accepted but abandoned by a view change return
-//! to the pool.
+//! transaction, or a block builder refused it permanently. (A full pool refuses new ones; the
+//! node keeps those and hands them in again.) Backups forward what they receive to the primary,
+//! hand everything waiting to each new primary, and re-send what still waits on a timer with a
+//! backoff: to the primary, or, while waiting for a NEW-VIEW, to every replica, since the others
+//! may well operate in a view this replica failed to join. Transactions of blocks that were
+//! accepted but abandoned by a view change return to the pool.
 //!
 //! A backup *suspects* the primary when a transaction it holds could apply to the executed state
 //! (next nonce, enough balance) and has waited longer than the view-change timeout in this view
@@ -51,6 +53,13 @@ impl Arrival {
 const DUE_SCAN: usize = 65_536;
 /// Transactions looked at per sweep for ones whose nonce was used by another.
 const PRUNE_SCAN: usize = 4_096;
+/// Most transactions a backup hands a new primary in one go; the rest follow with the resends.
+const MAX_FORWARD_BURST: usize = 100_000;
+/// Most transactions re-sent on one resend tick (a loaded primary must not be flooded with copies
+/// of what it is already working through).
+const MAX_RESEND_BURST: usize = 10_000;
+/// Transactions at the front of each sender's queue re-sent per resend tick.
+const RESEND_PER_SENDER: usize = 64;
 
 impl PbftEngine {
     pub(super) fn on_transactions(
@@ -127,32 +136,58 @@ impl PbftEngine {
         }
     }
 
-    /// Forwards everything waiting (and not in a block in flight) to the primary.
-    pub(super) fn forward_pending(&self, out: &mut Vec<Action<PbftMessage>>) {
+    /// Hands everything waiting to the primary of a view just installed (it may have missed what
+    /// the old one held), with the resend backoff started over.
+    pub(super) fn forward_pending(&mut self, now: Millis, out: &mut Vec<Action<PbftMessage>>) {
         if !self.active || self.is_primary() || self.pool.is_empty() {
             return;
         }
-        let txs = self
-            .pool
-            .candidates_where(MAX_FORWARD_TXS, |id, _| !self.chain.is_in_flight(id));
+        let txs = self.pool.take_all_for_forward(now, MAX_FORWARD_BURST);
         self.forward(txs, out);
     }
 
+    /// Sends again what has waited a while without committing: forwards can be lost (a crashed,
+    /// silent or partitioned primary, a dropped message), transactions cannot. An active backup
+    /// sends to its primary; a replica waiting for a NEW-VIEW does not know which primary the
+    /// others follow, so it sends to every replica and the active primary keeps them (a client
+    /// whose request is not answered does the same, paper §4.1).
+    fn resend_waiting(&mut self, now: Millis, out: &mut Vec<Action<PbftMessage>>) {
+        if (self.active && self.is_primary()) || self.pool.is_empty() {
+            return;
+        }
+        let min_age = TICKS_PER_STATUS * self.tick_interval();
+        let txs = self
+            .pool
+            .take_due_for_resend(now, min_age, RESEND_PER_SENDER, MAX_RESEND_BURST);
+        if txs.is_empty() {
+            return;
+        }
+        if self.active {
+            self.forward(txs, out);
+        } else {
+            self.broadcast_forward(txs, out);
+        }
+    }
+
+    /// Transactions another replica sent: to the primary, forwards to order; to a backup, those a
+    /// replica between views (or one about to suspect the primary) shares with every replica.
+    /// Either way they are checked and kept like the node's own, so that a backup times them too
+    /// and passes them on to its primary: f+1 honest replicas must be able to notice a primary
+    /// that leaves them out (paper §4.4, a client broadcasting a request not answered in time).
     pub(super) fn on_forward(
         &mut self,
         now: Millis,
         forward: Forward,
         out: &mut Vec<Action<PbftMessage>>,
     ) {
-        // Only the active primary orders requests; a backup re-forwards to each new primary.
-        if !self.active || !self.is_primary() {
-            return;
-        }
         let txs: Vec<SignedTransaction> = forward
             .txs
             .into_iter()
             .filter(|tx| !self.pool.contains(&tx.id()))
             .collect();
+        if txs.is_empty() {
+            return;
+        }
         let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
         // Forwarded transactions come from another replica, not the node's mempool: check them.
         let results = self.verifier.with_txs(|v| v.verify_many(&txs, &ids));
@@ -163,10 +198,32 @@ impl PbftEngine {
             .filter(|(tx, result)| result.is_ok() && tx.check_stateless(&chain_id).is_ok())
             .map(|(tx, _)| tx)
             .collect();
-        if self.admit(now, valid).is_empty() {
+        let fresh = self.admit(now, valid);
+        if fresh.is_empty() {
             return;
         }
+        if self.active && !self.is_primary() {
+            self.forward(fresh, out);
+        }
         self.advance(now, out);
+    }
+
+    /// Sends what waits to every replica, before this backup gives up on a primary that left a
+    /// transaction out: the others hold it too from now on, so they time it and suspect as well
+    /// if the primary keeps leaving it out (one replica alone cannot change the view).
+    fn share_waiting(&mut self, now: Millis, out: &mut Vec<Action<PbftMessage>>) {
+        let txs = self.pool.take_all_for_forward(now, MAX_RESEND_BURST);
+        self.broadcast_forward(txs, out);
+    }
+
+    /// Multicasts `txs` in messages of a bounded size.
+    fn broadcast_forward(&self, txs: Vec<SignedTransaction>, out: &mut Vec<Action<PbftMessage>>) {
+        for chunk in txs.chunks(MAX_FORWARD_TXS) {
+            out.push(Action::Broadcast(PbftMessage::Forward(Forward {
+                view: self.view,
+                txs: chunk.to_vec(),
+            })));
+        }
     }
 
     /// Whether the transaction could go into the next block on the executed state.
@@ -234,6 +291,7 @@ impl PbftEngine {
         }
         match self.oldest_due() {
             Some(since) if since + self.timeout() <= now => {
+                self.share_waiting(now, out);
                 self.suspect(now, "a transaction waited too long for the primary", out)
             }
             _ => self.arm_request_timer(now, out),
@@ -261,16 +319,10 @@ impl PbftEngine {
         }
     }
 
-    /// Re-forwards waiting transactions if one has been due for a while (the primary may have
-    /// missed them), and drops those whose nonce another transaction used.
+    /// Re-forwards waiting transactions that have waited (see [`PbftEngine::resend_waiting`]),
+    /// and drops those whose nonce another transaction used.
     pub(super) fn reforward_and_prune(&mut self, now: Millis, out: &mut Vec<Action<PbftMessage>>) {
-        let interval = TICKS_PER_STATUS * self.tick_interval();
-        if self
-            .oldest_due()
-            .is_some_and(|since| since + interval <= now)
-        {
-            self.forward_pending(out);
-        }
+        self.resend_waiting(now, out);
         let used: Vec<Hash> = self
             .arrivals
             .iter()

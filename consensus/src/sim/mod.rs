@@ -631,13 +631,21 @@ impl<E: Engine> Sim<E> {
         Ok(())
     }
 
-    /// Clients submit `count` new transactions, each to one running node chosen at random, which
-    /// accepts it: it is journaled in that node's mempool and handed to its engine. Clients never
-    /// resubmit, so every accepted transaction must commit (or be reported dropped) through the
-    /// system alone; the checker holds the run to that. Returns how many were accepted (none if
-    /// no node is up).
+    /// Clients submit `count` new transactions, each to one running honest node chosen at random,
+    /// which accepts it: it is journaled in that node's mempool and handed to its engine. Clients
+    /// never resubmit, so every accepted transaction must commit (or be reported dropped) through
+    /// the system alone; the checker holds the run to that. Returns how many were accepted (none
+    /// if no honest node is up).
+    ///
+    /// Byzantine nodes get none: the system owes nothing to a client served by one (it may
+    /// swallow the transaction, as a silent replica does), and because these clients never
+    /// resubmit, a swallowed transaction would leave a nonce gap that blocks every later
+    /// transaction of its sender at every honest node for good. No engine could commit those, nor
+    /// report them dropped without risking that the gap fills and they commit after all.
     pub fn submit(&mut self, count: usize) -> usize {
-        let running: Vec<usize> = (0..self.nodes.len()).filter(|i| self.is_up(*i)).collect();
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.is_up(*i) && !self.nodes[*i].byzantine)
+            .collect();
         if running.is_empty() {
             return 0;
         }
