@@ -39,6 +39,11 @@ pub fn check_available(faults: &[FaultKind]) -> anyhow::Result<()> {
 /// have Byzantine behaviours (`synod node --byzantine` refuses other engines). A crash-fault
 /// engine under a lying leader is shown by `synod simulate` instead.
 pub fn not_applicable(engine: &str, kind: FaultKind) -> Option<String> {
+    if engine == "pow" && matches!(kind, FaultKind::CrashLeader | FaultKind::Partition) {
+        return Some(format!(
+            "proof of work has no leader for the {kind} fault to aim at; crash or isolate a miner with synod testnet kill / partition"
+        ));
+    }
     (kind == FaultKind::Byzantine && engine != "pbft").then(|| {
         format!(
             "a live {engine} node has no Byzantine mode (synod node --byzantine is pbft-only); see synod simulate --engine {engine} --byzantine 1"

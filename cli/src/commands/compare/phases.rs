@@ -134,8 +134,9 @@ pub fn latency_cdf(trace: &Trace) -> Vec<(f64, f64)> {
 }
 
 /// How the chain came back from the fault injected at `fault` and undone at `recover`. The next
-/// commit is the first block proposed by none of `faulted` (validator keys): blocks the faulted
-/// leader decided just before the fault still reach the watcher a moment after it.
+/// commit is the first block proposed by none of `faulted` (validator keys of crashed or cut-off
+/// nodes): blocks a faulted leader decided just before the fault still reach the watcher a
+/// moment after it.
 pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant, faulted: &[String]) -> Recovery {
     let t0 = trace.started;
     let fault = t0 + schedule.fault_at;
