@@ -186,36 +186,19 @@ impl TxPool {
     }
 
     /// Up to `max` waiting transactions that pass `keep`, oldest first, leaving out parked senders
-    /// (a PBFT primary skips those already in a block in flight).
+    /// (a PBFT replica forwards those not already in a block in flight).
     pub fn candidates_where(
         &self,
         max: usize,
         mut keep: impl FnMut(&Hash, &SignedTransaction) -> bool,
     ) -> Vec<SignedTransaction> {
-        self.waiting_where(&mut keep)
+        self.order
+            .iter()
+            .filter_map(|id| self.entries.get(id).map(|entry| (id, entry)))
+            .filter(|(id, entry)| !self.parked.contains_key(&entry.sender) && keep(id, &entry.tx))
             .take(max)
-            .map(|e| e.tx.clone())
+            .map(|(_, entry)| entry.tx.clone())
             .collect()
-    }
-
-    /// How many waiting transactions [`TxPool::candidates_where`] would offer, counting up to
-    /// `limit` (nothing is cloned).
-    pub fn count_where(
-        &self,
-        limit: usize,
-        mut keep: impl FnMut(&Hash, &SignedTransaction) -> bool,
-    ) -> usize {
-        self.waiting_where(&mut keep).take(limit).count()
-    }
-
-    fn waiting_where<'a, F: FnMut(&Hash, &SignedTransaction) -> bool>(
-        &'a self,
-        keep: &'a mut F,
-    ) -> impl Iterator<Item = &'a PoolEntry> + 'a {
-        self.order.iter().filter_map(move |id| {
-            let entry = self.entries.get(id)?;
-            (!self.parked.contains_key(&entry.sender) && keep(id, &entry.tx)).then_some(entry)
-        })
     }
 
     /// Every waiting transaction, oldest first, at most `max`, marked as sent at `now` with the

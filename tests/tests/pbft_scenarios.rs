@@ -159,11 +159,13 @@ fn censoring_primary_is_replaced() {
     commit_more(&mut sim, 6, 6_000, "commits under a censoring primary");
     for i in 1..4 {
         assert!(view(&sim, i) >= Some(1), "node {i} left view 0");
-        assert!(
-            gave_up(&sim, i, "waited too long"),
-            "node {i} saw the censorship"
-        );
     }
+    // As with a crashed primary: f+1 backups see the censorship on their own timers, and one
+    // whose censored transactions arrived later may join their view change first (§4.5.2).
+    let saw = (1..4)
+        .filter(|i| gave_up(&sim, *i, "waited too long"))
+        .count();
+    assert!(saw >= 2, "{saw} backups saw the censorship");
     let blocks: Vec<_> = (1..=sim.height(1))
         .filter_map(|h| sim.block(1, h))
         .collect();

@@ -26,10 +26,13 @@ pub(super) enum Mode {
 }
 
 impl PbftEngine {
-    /// Whether a waiting transaction can go into the next block: not already in a block in
-    /// flight, and not censored.
-    fn proposable(&self, id: &synod_chain::hash::Hash, tx: &SignedTransaction) -> bool {
-        !self.chain.is_in_flight(id) && !self.censors(tx)
+    /// Up to `max` waiting transactions that can go into the next block: each sender's run of
+    /// nonces from what the head state (executed plus in-flight blocks) expects next, so neither
+    /// transactions already in flight nor ones behind a nonce gap take a slot, minus censored ones.
+    fn proposable(&self, max: usize) -> Vec<SignedTransaction> {
+        let mut candidates = self.pool.candidates(max, |a| self.chain.next_nonce(a));
+        candidates.retain(|tx| !self.censors(tx));
+        candidates
     }
 
     pub(super) fn propose(&mut self, now: Millis, mode: Mode, out: &mut Vec<Action<PbftMessage>>) {
@@ -53,14 +56,15 @@ impl PbftEngine {
             if self.chain.head_height() + 1 > self.high_watermark() {
                 return;
             }
-            // The pool also holds what is in flight, so it bounds what can be proposed: counting
-            // (a scan) is only worth it when a full block might be waiting.
-            let waiting = if mode == Mode::Normal && self.pool.len() < max_txs {
-                self.pool.count_where(1, |id, tx| self.proposable(id, tx))
+            // The pool also holds what is in flight, so it bounds what can be proposed: a full
+            // scan is only worth it when a full block might be waiting.
+            let limit = if mode == Mode::Normal && self.pool.len() < max_txs {
+                1
             } else {
-                self.pool
-                    .count_where(max_txs, |id, tx| self.proposable(id, tx))
+                max_txs
             };
+            let candidates = self.proposable(limit);
+            let waiting = candidates.len();
             if waiting == 0 && mode != Mode::Forced {
                 return;
             }
@@ -74,9 +78,6 @@ impl PbftEngine {
                 }
                 return;
             }
-            let candidates = self
-                .pool
-                .candidates_where(max_txs, |id, tx| self.proposable(id, tx));
             if !self.propose_block(now, candidates, mode == Mode::Forced, out)
                 || mode == Mode::Forced
             {

@@ -1,10 +1,10 @@
 //! A replica's chain: the executed blocks and, above them, the blocks it has accepted in the
 //! current view but not yet executed, each applied to the state the one below leaves (so the
 //! primary can build block n+1 before n commits, and a backup can check block n+1 against the
-//! balances and nonces n leaves). Also remembers which transactions are in flight and the ids of
-//! recently executed blocks (for checkpoints and re-proposals below the executed tip).
+//! balances and nonces n leaves). Also remembers the ids of recently executed blocks (for
+//! checkpoints and re-proposals below the executed tip).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use synod_chain::hash::Hash;
 use synod_chain::keys::Address;
@@ -21,8 +21,6 @@ pub(super) struct Chain {
     execution: Execution,
     /// Accepted blocks above the executed tip, lowest first (mirrors the execution's stack).
     pending: VecDeque<Block>,
-    /// Ids of the transactions in `pending`.
-    in_flight: HashSet<Hash>,
     /// Ids of executed blocks, by height, from the stable checkpoint up.
     executed: BTreeMap<u64, Hash>,
 }
@@ -34,7 +32,6 @@ impl Chain {
         Chain {
             execution: Execution::new(ledger, state),
             pending: VecDeque::new(),
-            in_flight: HashSet::new(),
             executed,
         }
     }
@@ -70,12 +67,12 @@ impl Chain {
             .map_or_else(|| self.executed_hash(), Block::hash)
     }
 
-    pub(super) fn is_in_flight(&self, id: &Hash) -> bool {
-        self.in_flight.contains(id)
+    /// The nonce the head state (executed plus accepted blocks) expects next from `address`.
+    pub(super) fn next_nonce(&self, address: &Address) -> u64 {
+        self.execution.account(address).nonce
     }
 
     fn push(&mut self, block: Block) {
-        self.in_flight.extend(block.tx_ids());
         self.pending.push_back(block);
     }
 
@@ -123,11 +120,7 @@ impl Chain {
             self.extend(verifier, block)?;
         }
         let changes = self.execution.commit(block)?;
-        if let Some(done) = self.pending.pop_front() {
-            for id in done.tx_ids() {
-                self.in_flight.remove(&id);
-            }
-        }
+        self.pending.pop_front();
         self.executed.insert(block.header.height, hash);
         Ok((changes, dropped))
     }
@@ -138,11 +131,6 @@ impl Chain {
         let dropped: Vec<Block> = self.pending.drain(keep.min(self.pending.len())..).collect();
         self.execution
             .truncate_above(height.max(self.executed_height()));
-        for block in &dropped {
-            for id in block.tx_ids() {
-                self.in_flight.remove(&id);
-            }
-        }
         dropped
     }
 

@@ -60,6 +60,9 @@ pub struct Injected {
     pub nodes: Vec<usize>,
     /// Nodes whose chain is not held to agreement (Byzantine ones).
     pub byzantine: Vec<usize>,
+    /// When a Byzantine node began to run with its behaviour (restarting it takes a while, and
+    /// the blocks it committed honestly until then show nothing about the fault).
+    pub byzantine_since: Option<Instant>,
 }
 
 /// Waits (bounded) for a node that leads, so a fault aimed at the leader has one to aim at.
@@ -104,6 +107,7 @@ pub fn inject(
                 detail: format!("SIGKILL {} (the leader)", cluster.name(leader)),
                 nodes: vec![leader],
                 byzantine: Vec::new(),
+                byzantine_since: None,
             })
         }
         FaultKind::Partition => {
@@ -128,6 +132,7 @@ pub fn inject(
                 detail: format!("isolate {} (the leader's side, f = {f})", names.join(",")),
                 nodes: minority,
                 byzantine: Vec::new(),
+                byzantine_since: None,
             })
         }
         FaultKind::Byzantine => {
@@ -138,6 +143,7 @@ pub fn inject(
             procs::stop(&home, Duration::from_secs(5))?;
             procs::start_with(&home, &["--byzantine", behaviour])
                 .with_context(|| format!("restarting {} Byzantine", cluster.name(leader)))?;
+            let byzantine_since = Some(Instant::now());
             Ok(Injected {
                 detail: format!(
                     "restart {} (the leader) with --byzantine {behaviour}",
@@ -145,6 +151,7 @@ pub fn inject(
                 ),
                 nodes: vec![leader],
                 byzantine: vec![leader],
+                byzantine_since,
             })
         }
     }

@@ -133,11 +133,23 @@ pub fn latency_cdf(trace: &Trace) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Whom a fault acted on, by validator key, for [`recovery`].
+#[derive(Clone, Debug, Default)]
+pub struct Faulted {
+    /// Every node the fault acted on.
+    pub nodes: Vec<String>,
+    /// Those of them that ran a Byzantine behaviour.
+    pub byzantine: Vec<String>,
+    /// When the Byzantine behaviour began to run.
+    pub byzantine_since: Option<Instant>,
+}
+
 /// How the chain came back from the fault injected at `fault` and undone at `recover`. The next
-/// commit is the first block proposed by none of `faulted` (validator keys of crashed or cut-off
-/// nodes): blocks a faulted leader decided just before the fault still reach the watcher a
-/// moment after it.
-pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant, faulted: &[String]) -> Recovery {
+/// commit after the fault is the first block proposed by none of the crashed or cut-off nodes
+/// (blocks a faulted leader decided just before the fault still reach the watcher a moment after
+/// it); a Byzantine node's blocks count once it runs its behaviour, since a committed block
+/// carries a quorum's certificate. After the recovery, no faulted node's block counts.
+pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant, faulted: &Faulted) -> Recovery {
     let t0 = trace.started;
     let fault = t0 + schedule.fault_at;
     let recover = t0 + schedule.recover_at;
@@ -167,13 +179,16 @@ pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant, faulted: &[Str
         .copied()
         .unwrap_or(average)
         .min(offered);
-    let next_block = |after: Instant| {
+    let next_block = |from: Instant, after: Instant, excluded: &dyn Fn(&String) -> bool| {
         trace
             .blocks
             .iter()
-            .find(|b| b.at > after && !faulted.contains(&b.proposer))
-            .map(|b| ms_since(after, b.at))
+            .find(|b| b.at > after && !excluded(&b.proposer))
+            .map(|b| ms_since(from, b.at))
     };
+    let misbehaving_from = faulted.byzantine_since.map_or(fault, |t| t.max(fault));
+    let crashed = |key: &String| faulted.nodes.contains(key) && !faulted.byzantine.contains(key);
+    let any_faulted = |key: &String| faulted.nodes.contains(key);
     // Caught up: from the fault to the first moment the chain has committed, since the fault,
     // at least 90% of what the pre-fault rate would have (backlog bursts count once the stall
     // is made up for, not before).
@@ -192,8 +207,8 @@ pub fn recovery(trace: &Trace, schedule: &Schedule, end: Instant, faulted: &[Str
     }
     Recovery {
         pre_fault_tx_per_s: pre,
-        fault_to_next_commit_ms: next_block(fault),
+        fault_to_next_commit_ms: next_block(fault, misbehaving_from, &crashed),
         fault_to_90pct_ms: to_90,
-        recover_to_next_commit_ms: next_block(recover),
+        recover_to_next_commit_ms: next_block(recover, recover, &any_faulted),
     }
 }

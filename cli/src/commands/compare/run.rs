@@ -171,15 +171,15 @@ pub fn run(
             &trace,
             &schedule,
             end,
-            // A crashed or cut-off leader's last blocks still arrive after the fault and do not
-            // show recovery; a Byzantine node's blocks that commit carry a quorum's certificate,
-            // so the chain did move on.
-            &injected
-                .nodes
-                .iter()
-                .filter(|i| !injected.byzantine.contains(i))
-                .map(|i| keys[*i].clone())
-                .collect::<Vec<_>>(),
+            &phases::Faulted {
+                nodes: injected.nodes.iter().map(|i| keys[*i].clone()).collect(),
+                byzantine: injected
+                    .byzantine
+                    .iter()
+                    .map(|i| keys[*i].clone())
+                    .collect(),
+                byzantine_since: injected.byzantine_since,
+            },
         ),
         timeline: phases::timeline(&trace, end),
         latency_cdf: phases::latency_cdf(&trace),
