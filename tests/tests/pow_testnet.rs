@@ -168,10 +168,13 @@ fn separated_halves_converge_on_the_heavier_chain_with_a_reorg() {
     // Half B restarts with A down and mines its own branch until it has more work.
     net.start(2);
     net.start(3);
+    // A node that is still opening its RPC port after the restart is asked again.
     wait_for(Duration::from_secs(90), "half B outworks half A", || {
-        mining_info(&net, 2)["chainwork"]
-            .as_str()
-            .is_some_and(|w| w > work_a.as_str())
+        net.client(2)
+            .call("get_mining_info", json!({}))
+            .ok()
+            .and_then(|info| info["chainwork"].as_str().map(|w| w > work_a.as_str()))
+            .unwrap_or(false)
     });
     let tip_b = settle(&net, &[2, 3]);
     let work_b = mining_info(&net, 2)["chainwork"]
