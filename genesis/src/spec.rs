@@ -306,6 +306,11 @@ impl Genesis {
         )
     }
 
+    /// The validators' public keys, in genesis order (the order engines number them by).
+    pub fn validator_keys(&self) -> Vec<PublicKey> {
+        self.validators.iter().map(|v| v.public_key).collect()
+    }
+
     /// The index of `key` in the validator set, if it is a validator.
     pub fn validator_index(&self, key: &PublicKey) -> Option<usize> {
         self.validators.iter().position(|v| v.public_key == *key)

@@ -149,7 +149,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
     let state = genesis.state();
     let store = Store::open(&home.db_path(&config), &state)?;
     let tip = store.tip();
-    let validators: Vec<_> = genesis.validators.iter().map(|v| v.public_key).collect();
+    let validators = genesis.validator_keys();
     let journal_path = home.data_dir(&config).join(JOURNAL_FILE);
     let (journal, replay) = Journal::open(&journal_path).map_err(|e| {
         NodeError::Runtime(format!(

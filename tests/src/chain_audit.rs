@@ -85,6 +85,37 @@ pub fn is_committed(client: &mut RpcClient, id: &Hash) -> bool {
     tx_status(client, id).as_deref() == Some("committed")
 }
 
+/// Sends 25 transfers from each node's own account to that node, waits until every node has
+/// committed all of them and the chains have converged, and checks every node is healthy and
+/// every database holds the same blocks.
+pub fn commit_on_every_node(net: &Testnet) {
+    let n = net.manifest.nodes.len();
+    let keys = account_keys(net);
+    let chain = chain_id(net);
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let txs = transfers(&chain, &keys[i], &keys[(i + 1) % n], 0, 25);
+        ids.extend(submit(&mut net.client(i), &txs).expect("transfers admitted"));
+    }
+    for i in 0..n {
+        let mut client = net.client(i);
+        wait_for(
+            Duration::from_secs(60),
+            "every transaction committed on every node",
+            || ids.iter().all(|id| is_committed(&mut client, id)),
+        );
+    }
+    wait_converged(net, 2, Duration::from_secs(30));
+    for i in 0..n {
+        assert_eq!(
+            net.client(i).health().expect("health"),
+            "ok",
+            "node {i} health"
+        );
+    }
+    assert_databases_identical(net);
+}
+
 /// Waits until every node answers at the same height, at least `min`.
 pub fn wait_converged(net: &Testnet, min: u64, timeout: Duration) {
     let n = net.manifest.nodes.len();
@@ -136,7 +167,7 @@ pub fn assert_databases_identical_among(net: &Testnet, nodes: &[usize]) {
 pub fn assert_proofs_verify(net: &Testnet, nodes: &[usize]) {
     net.down();
     let genesis = Genesis::load(&Home::new(net.home(0)).genesis_path()).expect("the genesis");
-    let validators: Vec<_> = genesis.validators.iter().map(|v| v.public_key).collect();
+    let validators = genesis.validator_keys();
     for &i in nodes {
         let store = net.store(i);
         let tip = store.tip();

@@ -16,7 +16,8 @@ use synod_node::rpc::client::RpcClient;
 use synod_tests::Background;
 use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, assert_databases_identical_among,
-    assert_proofs_verify, chain_id, is_committed, submit, transfers, wait_converged,
+    assert_proofs_verify, chain_id, commit_on_every_node, is_committed, submit, transfers,
+    wait_converged,
 };
 use synod_tests::testnet::{Testnet, observer_home, start_node, wait_for};
 
@@ -31,27 +32,8 @@ fn view(net: &Testnet, i: usize) -> Option<u64> {
 fn four_replicas_commit_everywhere_with_verifiable_certificates() {
     let net = Testnet::init("pbft", N, N, &[]);
     net.up();
-    let keys = account_keys(&net);
-    let chain = chain_id(&net);
     // Each replica receives transfers from its own account: backups' ones reach the primary.
-    let mut ids = Vec::new();
-    for i in 0..N {
-        let txs = transfers(&chain, &keys[i], &keys[(i + 1) % N], 0, 25);
-        ids.extend(submit(&mut net.client(i), &txs).unwrap());
-    }
-    for i in 0..N {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(30),
-            "every transaction committed on every replica",
-            || ids.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
-    wait_converged(&net, 2, Duration::from_secs(20));
-    for i in 0..N {
-        assert_eq!(net.client(i).health().unwrap(), "ok", "node {i} health");
-    }
-    assert_databases_identical(&net);
+    commit_on_every_node(&net);
     assert_proofs_verify(&net, &(0..N).collect::<Vec<_>>());
 }
 

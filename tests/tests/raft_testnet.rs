@@ -19,8 +19,8 @@ use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::{ClientError, RpcClient};
 use synod_tests::Background;
 use synod_tests::chain_audit::{
-    account_keys, assert_databases_identical, chain_id, is_committed, submit, transfers,
-    wait_converged,
+    account_keys, assert_databases_identical, chain_id, commit_on_every_node, is_committed, submit,
+    transfers, wait_converged,
 };
 use synod_tests::outsider;
 use synod_tests::testnet::{Testnet, observer_home, start_node, synod_bin, wait_for};
@@ -28,27 +28,8 @@ use synod_tests::testnet::{Testnet, observer_home, start_node, synod_bin, wait_f
 fn commit_everywhere(validators: usize) {
     let net = Testnet::init("raft", validators, validators, &[]);
     net.up();
-    let keys = account_keys(&net);
-    let chain = chain_id(&net);
     // Each node receives transfers from its own account.
-    let mut ids = Vec::new();
-    for i in 0..validators {
-        let txs = transfers(&chain, &keys[i], &keys[(i + 1) % validators], 0, 25);
-        ids.extend(submit(&mut net.client(i), &txs).unwrap());
-    }
-    for i in 0..validators {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(60),
-            "every transaction committed",
-            || ids.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
-    wait_converged(&net, 2, Duration::from_secs(30));
-    for i in 0..validators {
-        assert_eq!(net.client(i).health().unwrap(), "ok", "node {i} health");
-    }
-    assert_databases_identical(&net);
+    commit_on_every_node(&net);
 }
 
 #[test]

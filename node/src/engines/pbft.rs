@@ -20,12 +20,7 @@ pub(super) fn build(
     params: PbftParams,
     behaviour: Option<ByzantineBehaviour>,
 ) -> Result<PbftEngine, NodeError> {
-    let validators = ctx
-        .genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key)
-        .collect();
+    let validators = ctx.genesis.validator_keys();
     let mut config = PbftConfig::new(ctx.key.clone(), validators, params, rand::random());
     if let Some(behaviour) = behaviour {
         warn!(%behaviour, "this replica runs with a deliberate Byzantine behaviour (dev chain experiment)");

@@ -51,12 +51,7 @@ pub(super) fn build(
     let depth = PowEngine::restore_depth(&params, genesis_time_ms)
         .map_err(|e| engine_state_error(&ctx.store, e))?;
     // A genesis may name miners as validators; any other peer is learned once connected.
-    let peers = ctx
-        .genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key)
-        .collect();
+    let peers = ctx.genesis.validator_keys();
     let mut config = PowConfig::new(ctx.me, peers, params, genesis_time_ms, rand::random());
     config.mining = mining.enabled;
     config.payout = mining.payout;

@@ -12,12 +12,7 @@ impl HostedEngine for RaftEngine {}
 
 /// A Raft engine resumed from the store (Raft never rewinds, so it needs no recent blocks).
 pub(super) fn build(ctx: &NodeContext, params: RaftParams) -> Result<RaftEngine, NodeError> {
-    let validators = ctx
-        .genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key)
-        .collect();
+    let validators = ctx.genesis.validator_keys();
     let config = RaftConfig::new(ctx.key.clone(), validators, params, rand::random());
     RaftEngine::new(config, ctx.ledger.clone(), restored(&ctx.store, 0)?)
         .map_err(|e| engine_state_error(&ctx.store, e))
