@@ -6,6 +6,8 @@
 use synod_chain::hash::Hash;
 use synod_chain::keys::SecretKey;
 use synod_chain::{Block, SignedTransaction, codec};
+use synod_consensus::pbft::PbftMessage;
+use synod_consensus::pow::PowMessage;
 use synod_consensus::raft::RaftMessage;
 
 /// Largest consensus payload the node decodes (as the driver does).
@@ -23,6 +25,9 @@ pub const TARGETS: &[&str] = &[
     "node_config",
     "journal",
     "finality_proof",
+    "pbft_message",
+    "pow_message",
+    "pbft_certificate",
 ];
 
 /// Feeds `data` to target `target`'s decoder. Unknown targets are a bug in the caller.
@@ -64,6 +69,15 @@ pub fn exercise(target: &str, data: &[u8]) {
             let _ = synod_node::mempool::journal::decode_records(data);
         }
         "finality_proof" => finality_proof(data),
+        "pbft_message" => {
+            if let Ok(message) = PbftMessage::decode(data) {
+                assert_eq!(PbftMessage::decode(&message.encode()).ok(), Some(message));
+            }
+        }
+        "pow_message" => {
+            let _ = codec::decode::<PowMessage>(data, MAX_MESSAGE_BYTES);
+        }
+        "pbft_certificate" => pbft_certificate(data),
         other => panic!("no fuzz target {other:?}"),
     }
 }
@@ -82,23 +96,40 @@ fn envelope(data: &[u8]) {
     }
 }
 
-fn finality_proof(data: &[u8]) {
+/// The header whose finality proof the proof targets check, proposed by the fuzzed validator.
+fn proven_header() -> &'static synod_chain::BlockHeader {
     static HEADER: std::sync::OnceLock<synod_chain::BlockHeader> = std::sync::OnceLock::new();
-    let (_, validator) = keys();
-    let header = HEADER.get_or_init(|| {
+    HEADER.get_or_init(|| {
         let mut header = synod_chain::fixtures::Fixture::new("synod-fuzz", 1, 1, 0)
             .genesis
             .block
             .header;
-        header.proposer = validator.public();
+        header.proposer = keys().1.public();
         header
-    });
-    let engine = synod_genesis::EngineConfig::Raft(synod_genesis::RaftParams::default());
+    })
+}
+
+/// A stored finality proof checked as `engine` checks it, with the fuzzed validator as the set.
+fn check_proof(engine: synod_genesis::EngineConfig, data: &[u8]) {
     let _ = synod_consensus::finality::verify_finality(
         &engine,
         "synod-fuzz",
-        &[validator.public()],
-        header,
+        &[keys().1.public()],
+        proven_header(),
+        data,
+    );
+}
+
+fn finality_proof(data: &[u8]) {
+    check_proof(
+        synod_genesis::EngineConfig::Raft(synod_genesis::RaftParams::default()),
+        data,
+    );
+}
+
+fn pbft_certificate(data: &[u8]) {
+    check_proof(
+        synod_genesis::EngineConfig::Pbft(synod_genesis::PbftParams::default()),
         data,
     );
 }

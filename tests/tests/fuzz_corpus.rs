@@ -161,4 +161,44 @@ fn write_seed_inputs() {
         signature: sign_block(&validator, "synod-fuzz", &Hash([0; 32]), 0),
     };
     write("finality_proof", "raft", &codec::encode(&proof));
+
+    use synod_consensus::pbft::{
+        Ballot, Commit, CommitCertificate, PbftMessage, PrePrepare, Prepare, Signed,
+    };
+    use synod_consensus::pow::PowMessage;
+    let ballot = Ballot {
+        view: 0,
+        seq: built.block.header.height,
+        digest: built.block.hash(),
+    };
+    let pre_prepare = PbftMessage::PrePrepare {
+        pre_prepare: Signed::sign(&validator, "synod-fuzz", PrePrepare(ballot)),
+        block: Box::new(built.block.clone()),
+    };
+    write("pbft_message", "pre_prepare", &pre_prepare.encode());
+    let prepare = PbftMessage::Prepare(Signed::sign(&validator, "synod-fuzz", Prepare(ballot)));
+    write("pbft_message", "prepare", &prepare.encode());
+    let announce = PowMessage::Announce {
+        headers: vec![built.block.header.clone()],
+    };
+    write("pow_message", "announce", &codec::encode(&announce));
+    let get_headers = PowMessage::GetHeaders {
+        locator: vec![built.block.hash(), fx.genesis.block.hash()],
+    };
+    write("pow_message", "get_headers", &codec::encode(&get_headers));
+    let mut header = Fixture::new("synod-fuzz", 1, 1, 0).genesis.block.header;
+    header.proposer = validator.public();
+    let certified = Ballot {
+        view: 0,
+        seq: header.height,
+        digest: header.hash(),
+    };
+    let certificate = CommitCertificate {
+        ballot: certified,
+        signatures: vec![(
+            validator.public(),
+            Signed::sign(&validator, "synod-fuzz", Commit(certified)).signature,
+        )],
+    };
+    write("pbft_certificate", "one_signer", &certificate.encode());
 }
