@@ -1,7 +1,7 @@
 //! Auditing a live proof-of-work testnet. Miners keep extending the chain and two of them may
 //! sit on equal-work tips (the first seen wins a tie), so a settled chain is made first: mining
-//! stops everywhere, one node mines one more block on request (which every node prefers to any
-//! tie), and all nodes must then report one tip. After the generic audit (same blocks and
+//! stops everywhere, one node mines blocks on request until its branch is the heaviest and every
+//! node reports its tip. After the generic audit (same blocks and
 //! accounts, each chain replays) come the proof-of-work checks: every block meets the target its
 //! bits declare and records its chain's cumulative work, and the supply is the genesis balances
 //! plus one reward per block (fees only move coins).
@@ -16,7 +16,7 @@ use synod_consensus::pow::chainwork_from_proof;
 use synod_genesis::{EngineConfig, Genesis, Home};
 
 use crate::chain_audit::assert_databases_identical;
-use crate::testnet::{Testnet, wait_for};
+use crate::testnet::{Testnet, poll_until};
 
 /// The proof-of-work parameters the testnet's genesis holds.
 pub fn pow_params(net: &Testnet) -> synod_genesis::PowParams {
@@ -46,25 +46,46 @@ pub fn tip(net: &Testnet, i: usize) -> Option<Hash> {
     net.status(i)?["tip"].as_str()?.parse().ok()
 }
 
-/// Stops mining on `nodes`, has the first of them mine one more block, and waits until they all
-/// report that block's chain: the tip they agree on.
+/// Most blocks [`settle`] mines on the first node before it gives up on agreement.
+const SETTLE_ROUNDS: usize = 5;
+
+/// Stops mining on `nodes`, then has the first of them mine one block at a time until they all
+/// report the same tip: the tip they agree on. One block is not always enough: another node may
+/// commit a block it found just before its miner stopped, at the height the requested block
+/// takes, and neither node leaves its first-seen twin of equal work; the next block makes the
+/// first node's branch strictly heavier, and the others reorganise onto it.
 pub fn settle(net: &Testnet, nodes: &[usize]) -> Hash {
     for &i in nodes {
         set_mining(net, i, false);
     }
-    let mined = net
-        .client(nodes[0])
-        .with_timeout(Duration::from_secs(120))
-        .call("mine", json!({ "blocks": 1 }))
-        .expect("mine one block");
-    let last: Hash = mined[0]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("mine answers block ids");
-    wait_for(Duration::from_secs(60), "every node on one tip", || {
-        nodes.iter().all(|i| tip(net, *i) == Some(last))
-    });
-    last
+    for _ in 0..SETTLE_ROUNDS {
+        let mined = net
+            .client(nodes[0])
+            .with_timeout(Duration::from_secs(120))
+            .call("mine", json!({ "blocks": 1 }))
+            .expect("mine one block");
+        let last: Hash = mined[0]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("mine answers block ids");
+        if poll_until(Duration::from_secs(20), || {
+            nodes.iter().all(|i| tip(net, *i) == Some(last))
+        }) {
+            return last;
+        }
+    }
+    let tips: Vec<String> = nodes
+        .iter()
+        .map(|&i| {
+            let status = net.status(i).unwrap_or(Value::Null);
+            format!("node {i} at {} {}", status["height"], status["tip"])
+        })
+        .collect();
+    panic!(
+        "no single tip after {SETTLE_ROUNDS} blocks mined on node {}: {}",
+        nodes[0],
+        tips.join(", ")
+    );
 }
 
 /// Settles the chain on every node, stops the testnet and checks every node's database: the

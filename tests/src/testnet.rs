@@ -291,13 +291,18 @@ pub fn is_running(home: &Path) -> bool {
 }
 
 /// Waits for `done`, polling, and panics after `timeout`.
-pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_for(timeout: Duration, what: &str, done: impl FnMut() -> bool) {
+    assert!(poll_until(timeout, done), "{what}: not within {timeout:?}");
+}
+
+/// Polls `done` every 20 ms until it holds (true) or `timeout` passes (false).
+pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     while !done() {
-        assert!(
-            started.elapsed() < timeout,
-            "{what}: not within {timeout:?}"
-        );
+        if started.elapsed() >= timeout {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
