@@ -2,14 +2,17 @@
 //! recipient. The node checks it at the edge (chain, recipient, signature, sender's identity and
 //! membership) before the engine sees the payload.
 //!
-//! Layout: `chain (32) | from (32) | to (32) | payload length (u64 LE) | payload | signature (64)`;
-//! the signature covers a domain tag and everything before it.
+//! Layout: `chain (32) | from (32) | to (32) | payload length (u64 LE) | payload | signature (64)`.
+//! The signature covers a domain-tagged SHA-256 of the header and of the payload's SHA-256, not
+//! the payload itself: ed25519 hashes what it signs twice with SHA-512, which for a block-sized
+//! payload costs several times one SHA-256 pass, and a payload broadcast to every peer is hashed
+//! once for all of their envelopes ([`PayloadDigest`]).
 
-use synod_chain::hash::Hash;
+use synod_chain::hash::{Hash, TaggedHasher, sha256};
 use synod_chain::keys::{PublicKey, SecretKey, Signature};
 use synod_chain::verify;
 
-const DOMAIN: &[u8] = b"synod/envelope/v1\0";
+const DOMAIN: &[u8] = b"synod/envelope/v2";
 const HEADER: usize = 32 * 3 + 8;
 const SIGNATURE: usize = 64;
 
@@ -30,22 +33,46 @@ pub enum EnvelopeError {
     BadSignature(verify::SignatureError),
 }
 
-fn signing_bytes(body: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(DOMAIN.len() + body.len());
-    bytes.extend_from_slice(DOMAIN);
-    bytes.extend_from_slice(body);
-    bytes
+/// The SHA-256 of a payload, computed once when the same payload goes to several peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadDigest(Hash);
+
+impl PayloadDigest {
+    /// Hashes `payload`.
+    pub fn of(payload: &[u8]) -> Self {
+        PayloadDigest(sha256(payload))
+    }
+}
+
+/// What the signature covers: the header fields and the payload's digest, domain-tagged.
+fn signing_digest(header: &[u8], payload: PayloadDigest) -> Hash {
+    TaggedHasher::new(DOMAIN)
+        .update(header)
+        .update(&payload.0.0)
+        .finish()
 }
 
 /// Wraps and signs `payload` from `key` to `to` on chain `chain`.
 pub fn seal(key: &SecretKey, chain: &Hash, to: &PublicKey, payload: &[u8]) -> Vec<u8> {
+    seal_digested(key, chain, to, payload, PayloadDigest::of(payload))
+}
+
+/// [`seal`] with the payload's digest already computed (`digest` must be [`PayloadDigest::of`]
+/// `payload`, or the receiver refuses the envelope as forged).
+pub fn seal_digested(
+    key: &SecretKey,
+    chain: &Hash,
+    to: &PublicKey,
+    payload: &[u8],
+    digest: PayloadDigest,
+) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(HEADER + payload.len() + SIGNATURE);
     bytes.extend_from_slice(&chain.0);
     bytes.extend_from_slice(&key.public().0);
     bytes.extend_from_slice(&to.0);
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    let signature = key.sign(&signing_digest(&bytes, digest).0);
     bytes.extend_from_slice(payload);
-    let signature = key.sign(&signing_bytes(&bytes));
     bytes.extend_from_slice(&signature.0);
     bytes
 }
@@ -107,15 +134,13 @@ impl Unverified<'_> {
         let body_end = self.bytes.len() - SIGNATURE;
         let mut signature = [0u8; 64];
         signature.copy_from_slice(&self.bytes[body_end..]);
-        verify::verify(
-            &self.from,
-            &signing_bytes(&self.bytes[..body_end]),
-            &Signature(signature),
-        )
-        .map_err(EnvelopeError::BadSignature)?;
+        let payload = &self.bytes[HEADER..body_end];
+        let digest = signing_digest(&self.bytes[..HEADER], PayloadDigest::of(payload));
+        verify::verify(&self.from, &digest.0, &Signature(signature))
+            .map_err(EnvelopeError::BadSignature)?;
         Ok(Opened {
             from: self.from,
-            payload: self.bytes[HEADER..body_end].to_vec(),
+            payload: payload.to_vec(),
         })
     }
 }

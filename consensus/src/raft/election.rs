@@ -233,7 +233,7 @@ impl RaftEngine {
         });
         out.push(Action::SetTimer {
             id: CHECK_QUORUM_TIMER,
-            after: self.params.election_timeout_min_ms,
+            after: self.check_quorum_period(),
         });
         // An entry of this term is what lets earlier entries commit (Raft §5.4.2).
         self.propose_block(now, true, out);
@@ -257,13 +257,22 @@ impl RaftEngine {
         }
     }
 
-    /// A leader that has not heard from a majority within the election timeout steps down, so a
-    /// partitioned leader stops accepting work that can never commit.
+    /// How often a leader checks that a majority still answers it.
+    pub(super) fn check_quorum_period(&self) -> Millis {
+        self.params.election_timeout_max_ms
+    }
+
+    /// A leader that has not heard from a majority within twice the longest election timeout
+    /// steps down, so a partitioned leader stops accepting work that can never commit. Not
+    /// sooner: its followers keep following it until their own timeouts pass, and a leader
+    /// whose followers are only slow to answer (each busy executing a large append) would
+    /// otherwise abdicate under load and hand the whole backlog to an election. Nothing relies on
+    /// the leader stepping down early for safety: it serves no reads on a lease.
     pub(super) fn on_check_quorum(&mut self, now: Millis, out: &mut Vec<Action<RaftMessage>>) {
         if self.role != Role::Leader {
             return;
         }
-        let window = self.params.election_timeout_min_ms;
+        let window = 2 * self.params.election_timeout_max_ms;
         let me_counts = usize::from(self.is_member(&self.me));
         let active = self.leader_state.as_ref().map_or(0, |state| {
             state
@@ -283,7 +292,7 @@ impl RaftEngine {
         self.last_leader_contact = Some(now);
         out.push(Action::SetTimer {
             id: CHECK_QUORUM_TIMER,
-            after: window,
+            after: self.check_quorum_period(),
         });
     }
 }

@@ -52,6 +52,23 @@ const REQUEUE_EVERY: Duration = Duration::from_secs(5);
 const REQUEUE_AFTER: Duration = Duration::from_secs(20);
 /// Most transactions handed in again per look.
 const MAX_REQUEUE: usize = 20_000;
+/// An engine step (the engine's handling plus its actions) this long is logged: every timer and
+/// message of the node waits behind it.
+const SLOW_STEP: Duration = Duration::from_millis(100);
+
+/// What kind of input a step handled, for the slow-step log line.
+fn input_label<M: Message>(input: &Input<M>) -> &'static str {
+    match input {
+        Input::Start => "start",
+        Input::Message { msg, .. } => msg.kind(),
+        Input::Timer(_) => "timer",
+        Input::Transactions(_) => "transactions",
+        Input::BlockMined(_) => "block_mined",
+        Input::Command(_) => "command",
+        Input::Synced(_) => "synced",
+        Input::Withdrawn(_) => "withdrawn",
+    }
+}
 
 /// Runs an engine over a node's store and network.
 pub struct Driver<E: HostedEngine> {
@@ -256,14 +273,28 @@ impl<E: HostedEngine> Driver<E> {
 
     /// Feeds one input and executes the actions.
     pub(super) fn step(&mut self, input: Input<E::Message>) -> Result<(), NodeError> {
+        let started = Instant::now();
+        let label = input_label(&input);
         let mut actions = Vec::new();
         self.engine.handle(now_ms(), input, &mut actions);
+        let handled = started.elapsed();
+        let count = actions.len();
         for action in actions {
             self.execute(action)?;
         }
         self.flush()?;
 
         self.publish_status();
+        let took = started.elapsed();
+        if took >= SLOW_STEP {
+            warn!(
+                input = label,
+                engine_ms = handled.as_millis() as u64,
+                total_ms = took.as_millis() as u64,
+                actions = count,
+                "slow engine step"
+            );
+        }
         Ok(())
     }
 
@@ -276,16 +307,26 @@ impl<E: HostedEngine> Driver<E> {
         Ok(())
     }
 
-    fn send(&self, to: NodeId, msg: &E::Message) {
-        let Some(peer) = peer_id_of(&to) else {
-            return;
-        };
+    /// Sends `msg` to each of `recipients`, encoding and hashing it once for all of them.
+    fn send(&self, recipients: impl IntoIterator<Item = NodeId>, msg: &E::Message) {
         let payload = codec::encode(msg);
-        let bytes = envelope::seal(&self.ctx.key, &self.ctx.genesis_hash, &to, &payload);
-        crate::metrics::count_kind(&self.ctx.metrics.messages_sent, msg.kind());
-        crate::metrics::add_kind(&self.ctx.metrics.bytes_sent, msg.kind(), bytes.len() as u64);
-        if let Some(net) = self.ctx.net.get() {
-            net.send(NetCommand::Consensus { to: peer, bytes });
+        let digest = envelope::PayloadDigest::of(&payload);
+        for to in recipients {
+            let Some(peer) = peer_id_of(&to) else {
+                continue;
+            };
+            let bytes = envelope::seal_digested(
+                &self.ctx.key,
+                &self.ctx.genesis_hash,
+                &to,
+                &payload,
+                digest,
+            );
+            crate::metrics::count_kind(&self.ctx.metrics.messages_sent, msg.kind());
+            crate::metrics::add_kind(&self.ctx.metrics.bytes_sent, msg.kind(), bytes.len() as u64);
+            if let Some(net) = self.ctx.net.get() {
+                net.send(NetCommand::Consensus { to: peer, bytes });
+            }
         }
     }
 
@@ -293,15 +334,13 @@ impl<E: HostedEngine> Driver<E> {
         match action {
             Action::Send { to, msg } => {
                 self.flush()?;
-                self.send(to, &msg);
+                self.send([to], &msg);
             }
             Action::Broadcast(msg) => {
                 self.flush()?;
                 let me = self.ctx.me;
                 let members = self.engine.status().members;
-                for to in members.into_iter().filter(|m| *m != me) {
-                    self.send(to, &msg);
-                }
+                self.send(members.into_iter().filter(|m| *m != me), &msg);
             }
             Action::SetTimer { id, after } => {
                 self.timers
