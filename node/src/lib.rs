@@ -238,8 +238,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         .map_err(|e| NodeError::Runtime(format!("cannot rewrite the mempool journal: {e}")))?;
 
     // The network.
-    let keypair = libp2p::identity::Keypair::ed25519_from_bytes(key.seed())
-        .map_err(|e| NodeError::Network(e.to_string()))?;
+    let keypair = net::sender::keypair_of(&key)?;
     let known: HashMap<_, _> = genesis
         .validators
         .iter()

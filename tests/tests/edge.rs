@@ -15,7 +15,7 @@ use synod_chain::ledger::{BlockTemplate, Ledger};
 use synod_chain::{Block, Seal};
 use synod_consensus::raft::proof::{RaftCommitProof, sign_block};
 use synod_genesis::{Genesis, Home};
-use synod_node::net::{Inbound, NetCommand, NetSetup, peer_id_of, start, to_multiaddr};
+use synod_node::net::{Inbound, NetCommand, NetSetup, peer_id_of, start};
 use synod_node::sync::{SyncResponse, SyncedBlock};
 use synod_tests::chain_audit::{account_keys, chain_id, is_committed, submit, transfers};
 use synod_tests::testnet::{Testnet, free_port, observer_home, start_node, wait_for};
@@ -141,24 +141,10 @@ fn a_strangers_flood_is_dropped_at_the_edge_and_the_chain_goes_on() {
     let mut handles = Vec::new();
     for _ in 0..48 {
         let stranger = SecretKey::generate();
-        let (handle, task) = runtime.block_on(async {
-            start(
-                NetSetup {
-                    keypair: libp2p::identity::Keypair::ed25519_from_bytes(stranger.seed())
-                        .unwrap(),
-                    listen: "127.0.0.1:0".parse().unwrap(),
-                    dial: vec![to_multiaddr(&node.listen).unwrap()],
-                    known: [(peer, to_multiaddr(&node.listen).unwrap())].into(),
-                    tx_topic: "unused".into(),
-                    faults: Default::default(),
-                    open: false,
-                },
-                Arc::new(Liar {
-                    response: Vec::new(),
-                }),
-            )
-            .unwrap()
-        });
+        let targets = [(node_key, node.listen.clone())];
+        let (handle, task) = runtime
+            .block_on(async { synod_node::net::sender::start_sender(&stranger, &targets, false) })
+            .unwrap();
         runtime.spawn(task);
         handles.push((stranger, handle));
     }

@@ -179,7 +179,7 @@ fn write_seed_inputs() {
     let prepare = PbftMessage::Prepare(Signed::sign(&validator, "synod-fuzz", Prepare(ballot)));
     write("pbft_message", "prepare", &prepare.encode());
     let announce = PowMessage::Announce {
-        headers: vec![built.block.header.clone()],
+        headers: vec![built.block.header],
     };
     write("pow_message", "announce", &codec::encode(&announce));
     let get_headers = PowMessage::GetHeaders {

@@ -14,9 +14,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use nix::sys::signal::Signal;
 use serde_json::json;
+use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::RpcClient;
 
 use super::testnet::InitArgs;
+use crate::load::flood::Flood;
 use crate::load::sign::{next_nonces, sign_all};
 use crate::load::stats::{ms, percentile};
 use crate::load::{Offer, Watch, drive, lanes_by_batch};
@@ -63,6 +65,14 @@ pub struct BenchArgs {
     /// Throughput runs, one after another on the same testnet (a row each, then a summary).
     #[arg(long, default_value_t = 1)]
     runs: usize,
+    /// Strangers (fresh keys, no validator) that flood every node during the runs with forged,
+    /// malformed and oversized envelopes and bad sync requests; 0: none.
+    #[arg(long, default_value_t = 0)]
+    flood: usize,
+    /// Messages per second the flood sends in all (the strangers run in this process and share
+    /// its CPU with the nodes).
+    #[arg(long, default_value_t = 2_000)]
+    flood_rate: u64,
     /// An engine parameter for the testnet the benchmark creates (`--param name=value`, as for
     /// `testnet init`).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
@@ -189,6 +199,11 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
         "p99",
         "leader changes",
     ]);
+    let flood = match args.flood {
+        0 => None,
+        strangers => Some(start_flood(bench, strangers, args.flood_rate)?),
+    };
+    let dropped_before = dropped_at_edge(bench);
     for run in 1..=runs {
         let result = throughput_run(bench, args)?;
         let tps = result.committed as f64 / result.elapsed.as_secs_f64().max(1e-9);
@@ -237,7 +252,19 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
             ),
         ])
     );
+    let flooded = flood.map(|flood| flood.stop());
     println!("\n{}", table.render());
+    if let Some(report) = flooded {
+        let dropped = dropped_at_edge(bench).saturating_sub(dropped_before);
+        println!(
+            "\nflood: {} strangers sent {} messages in {:.1} s ({:.0}/s; {} refused by their own queues); the nodes dropped {dropped} inbound messages",
+            report.strangers,
+            report.sent,
+            report.elapsed.as_secs_f64(),
+            report.sent as f64 / report.elapsed.as_secs_f64().max(1e-9),
+            report.refused,
+        );
+    }
     if let Some(leader) = results.iter().find_map(|r| r.leader_latency) {
         println!(
             "\nat the leader, admitted -> committed: p50 {}, p90 {}, p99 {}",
@@ -254,6 +281,30 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
         bail!("{lost} acknowledged transactions did not commit");
     }
     Ok(())
+}
+
+/// Starts `strangers` flooding every node of the testnet at `rate` messages per second.
+fn start_flood(bench: &Scratch, strangers: usize, rate: u64) -> anyhow::Result<Flood> {
+    let genesis = Genesis::load(&Home::new(bench.cluster.home(0)).genesis_path())?;
+    let targets: Vec<_> = genesis
+        .validators
+        .iter()
+        .map(|v| (v.public_key, v.address.clone()))
+        .collect();
+    Flood::start(strangers, rate, genesis.hash(), &targets)
+}
+
+/// Inbound messages every node dropped so far, summed over the nodes and the reasons.
+fn dropped_at_edge(bench: &Scratch) -> u64 {
+    (0..bench.cluster.len())
+        .filter_map(|i| RpcClient::new(bench.cluster.rpc(i)).metrics().ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter(|l| l.starts_with("synod_messages_dropped_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum::<f64>() as u64
 }
 
 fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult> {

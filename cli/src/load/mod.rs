@@ -6,6 +6,7 @@
 //! Latency is what a client sees: from the moment a transaction's batch was sent to the moment
 //! the watcher saw it in a committed block.
 
+pub mod flood;
 pub mod send;
 pub mod sign;
 pub mod stats;

@@ -10,6 +10,7 @@
 pub mod behaviour;
 pub mod codec;
 pub mod rate;
+pub mod sender;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
