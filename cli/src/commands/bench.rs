@@ -199,11 +199,11 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
         "p99",
         "leader changes",
     ]);
+    let dropped_before = dropped_at_edge(bench);
     let flood = match args.flood {
         0 => None,
         strangers => Some(start_flood(bench, strangers, args.flood_rate)?),
     };
-    let dropped_before = dropped_at_edge(bench);
     for run in 1..=runs {
         let result = throughput_run(bench, args)?;
         let tps = result.committed as f64 / result.elapsed.as_secs_f64().max(1e-9);

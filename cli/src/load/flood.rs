@@ -65,8 +65,16 @@ impl Flood {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let refused = Arc::new(AtomicU64::new(0));
-        let per_stranger = (rate / strangers.max(1) as u64).max(1);
-        let pause = Duration::from_secs_f64(ROUND as f64 / per_stranger as f64);
+        anyhow::ensure!(
+            !targets.is_empty(),
+            "the testnet's genesis names no validators to flood (a proof-of-work network has none)"
+        );
+        anyhow::ensure!(
+            rate >= strangers as u64,
+            "a flood of {strangers} strangers needs at least {strangers} messages/s"
+        );
+        let per_stranger = rate as f64 / strangers.max(1) as f64;
+        let pause = Duration::from_secs_f64(ROUND as f64 / per_stranger);
         let mut threads = Vec::with_capacity(strangers);
         for _ in 0..strangers {
             let key = SecretKey::generate();
@@ -92,7 +100,7 @@ impl Flood {
                         }
                         n += 1;
                     }
-                    std::thread::sleep(pause);
+                    pace(pause, &stop);
                 }
             }));
         }
@@ -109,6 +117,16 @@ impl Flood {
 
     /// Stops the strangers (their connections close) and reports what they sent.
     pub fn stop(mut self) -> FloodReport {
+        self.halt();
+        FloodReport {
+            strangers: self.strangers,
+            sent: self.sent.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -116,12 +134,25 @@ impl Flood {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
-        FloodReport {
-            strangers: self.strangers,
-            sent: self.sent.load(Ordering::Relaxed),
-            refused: self.refused.load(Ordering::Relaxed),
-            elapsed: self.started.elapsed(),
+    }
+}
+
+impl Drop for Flood {
+    /// A benchmark that fails mid-run still stops its strangers.
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Sleeps `pause` in slices, returning early once `stop` is set.
+fn pace(pause: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + pause;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
         }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
     }
 }
 
@@ -137,17 +168,20 @@ impl Stranger {
     /// Sends message number `n` of the rotation to the next node; false if the network's queue
     /// refused it.
     fn send(&self, n: u64) -> bool {
-        let node = self.targets[(n as usize) % self.targets.len()];
+        let nodes = self.targets.len() as u64;
+        let node = self.targets[(n % nodes) as usize];
+        // The kind turns once per pass over the nodes, so each node gets every kind.
+        let kind = n / nodes;
         let Some(peer) = peer_id_of(&node) else {
             return false;
         };
-        let command = if n % OVERSIZED_EVERY == OVERSIZED_EVERY - 1 {
+        let command = if kind % OVERSIZED_EVERY == OVERSIZED_EVERY - 1 {
             NetCommand::Consensus {
                 to: peer,
                 bytes: vec![0; OVERSIZED_BYTES],
             }
         } else {
-            match n % 3 {
+            match kind % 3 {
                 // Well formed and signed, by a key that is no validator's.
                 0 => NetCommand::Consensus {
                     to: peer,

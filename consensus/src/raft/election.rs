@@ -263,8 +263,8 @@ impl RaftEngine {
     }
 
     /// A leader that has not heard from a majority within twice the longest election timeout
-    /// steps down, so a partitioned leader stops accepting work that can never commit. Not
-    /// sooner: its followers keep following it until their own timeouts pass, and a leader
+    /// steps down at its next check (so two to three times that timeout after the last answer),
+    /// and a partitioned leader stops accepting work that can never commit. Not sooner: its followers keep following it until their own timeouts pass, and a leader
     /// whose followers are only slow to answer (each busy executing a large append) would
     /// otherwise abdicate under load and hand the whole backlog to an election. Nothing relies on
     /// the leader stepping down early for safety: it serves no reads on a lease.
