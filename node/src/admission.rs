@@ -182,7 +182,7 @@ pub fn replay_journal(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Result<
     // the chain that got there first): say so to whoever asks.
     for (tx, result) in &results {
         if let Err(e) = result
-            && !matches!(ctx.store.transaction(&tx.id()), Ok(Some(_)))
+            && !matches!(ctx.store.is_committed(&tx.id()), Ok(true))
         {
             ctx.mempool()
                 .record_drop(tx.id(), format!("dropped at restart: {e}"));

@@ -97,6 +97,18 @@ impl Store {
         }
     }
 
+    /// Whether transaction `id` is in the canonical chain, from the indexes alone: unlike
+    /// [`Store::transaction`] it decodes no block, so asking about many transactions (a mempool
+    /// journal replayed at start) costs one index lookup each.
+    pub fn is_committed(&self, id: &Hash) -> Result<bool, StoreError> {
+        if self.lock().recent.contains_key(id) {
+            return Ok(true);
+        }
+        let reader = self.reader()?;
+        let table = reader.txn.open_table(TX_INDEX)?;
+        Ok(table.get(&id.0)?.is_some())
+    }
+
     /// A value from the engine-state table.
     pub fn engine_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.reader()?.engine_get(key)

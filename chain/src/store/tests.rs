@@ -361,6 +361,7 @@ fn tx_index_serves_lookups_before_and_after_merging_and_across_reopen() {
                 let (found, location) = lookup(block, i);
                 assert_eq!(&found, tx);
                 assert_eq!(location.block, block.hash());
+                assert!(store.is_committed(&tx.id()).unwrap());
             }
         }
         store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
@@ -369,6 +370,7 @@ fn tx_index_serves_lookups_before_and_after_merging_and_across_reopen() {
     let store = Store::open(&path, &fx.genesis).unwrap();
     assert_eq!(store.tx_indexed_height(), 4);
     assert!(store.transaction(&blocks[5].txs[0].id()).unwrap().is_some());
+    assert!(store.is_committed(&blocks[5].txs[0].id()).unwrap());
     store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
     // Rewinding below the indexed height removes table entries too.
     store.rewind_to(2).unwrap();
@@ -376,6 +378,9 @@ fn tx_index_serves_lookups_before_and_after_merging_and_across_reopen() {
     assert!(store.transaction(&blocks[3].txs[0].id()).unwrap().is_none());
     assert!(store.transaction(&blocks[5].txs[0].id()).unwrap().is_none());
     assert!(store.transaction(&blocks[1].txs[1].id()).unwrap().is_some());
+    assert!(!store.is_committed(&blocks[3].txs[0].id()).unwrap());
+    assert!(!store.is_committed(&blocks[5].txs[0].id()).unwrap());
+    assert!(store.is_committed(&blocks[1].txs[1].id()).unwrap());
     store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
 }
 

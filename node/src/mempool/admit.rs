@@ -81,10 +81,19 @@ impl AdmitError {
         }
     }
 
-    /// Whether the refusal is about the node rather than the transaction (its load, its disk):
-    /// the client should send the same transaction again later.
+    /// Whether the refusal is about the node rather than the transaction (its load, its disk)
+    /// or only about now (the account's earlier transactions have not committed yet): the client
+    /// should send the same transaction again later. A nonce too far ahead or an account at its
+    /// limit clears as the account's earlier transactions commit; refusing such a transaction for
+    /// good would leave the client's later nonces admitted behind a gap nothing fills.
     pub fn is_overload(&self) -> bool {
-        matches!(self, AdmitError::Full(_) | AdmitError::Journal(_))
+        matches!(
+            self,
+            AdmitError::Full(_)
+                | AdmitError::Journal(_)
+                | AdmitError::NonceTooFarAhead { .. }
+                | AdmitError::AccountFull(_)
+        )
     }
 }
 

@@ -49,6 +49,8 @@ fn admission_checks_each_rule() {
         results[3],
         Err(AdmitError::NonceTooFarAhead { .. })
     ));
+    // Too far ahead only for now: the client is told to send it again later.
+    assert!(results[3].as_ref().unwrap_err().is_overload());
     assert_eq!(pool.lock().unwrap().next_nonce(&fx.addresses[0], 0), 2);
 
     // Pending spend counts against the balance: 2 x 11 pending, 80 more does not fit.
