@@ -160,7 +160,10 @@ impl TxPool {
         let mut out = Vec::new();
         let mut expanded: HashSet<Address> = HashSet::new();
         for id in &self.order {
-            if out.len() >= max {
+            // Once every sender was expanded the rest of the arrival order has nothing more to
+            // give: without this a pool of many transactions from few senders was scanned to
+            // the end for every block.
+            if out.len() >= max || expanded.len() >= self.by_sender.len() {
                 break;
             }
             let Some(entry) = self.entries.get(id) else {

@@ -59,7 +59,7 @@ const MAX_INFLIGHT_APPENDS: u32 = 8;
 /// Entries per append message.
 const MAX_APPEND_ENTRIES: usize = 64;
 /// Approximate block bytes per append message.
-const MAX_APPEND_BYTES: usize = 4 << 20;
+const MAX_APPEND_BYTES: usize = 1 << 20;
 /// Most transactions in one forward message.
 const MAX_FORWARD_TXS: usize = 10_000;
 /// Most transactions a follower forwards to a new leader in one go; the rest follow with the
