@@ -12,6 +12,17 @@ use serde_json::{Value, json};
 use synod_genesis::{Home, TestnetManifest};
 use synod_node::rpc::client::RpcClient;
 
+/// The sum of every series of `metric` in a Prometheus text exposition.
+pub fn metric_sum(text: &str, metric: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// How long a status probe waits for a node.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1_000);
 
@@ -112,5 +123,16 @@ impl Cluster {
             anyhow::bail!("the testnet has no funded accounts");
         }
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_every_series_of_a_metric() {
+        let text = "# HELP synod_messages_sent_total x\nsynod_messages_sent_total{kind=\"vote\"} 3\nsynod_messages_sent_total{kind=\"append_entries\"} 7\nsynod_messages_sent_totally 100\n";
+        assert_eq!(metric_sum(text, "synod_messages_sent_total"), 10.0);
     }
 }

@@ -85,6 +85,24 @@ pub fn is_committed(client: &mut RpcClient, id: &Hash) -> bool {
     tx_status(client, id).as_deref() == Some("committed")
 }
 
+/// Waits, node by node, until each of `nodes` reports every one of `ids` committed (each node
+/// gets its own `timeout`).
+pub fn wait_committed_on(
+    net: &Testnet,
+    nodes: impl IntoIterator<Item = usize>,
+    ids: &[Hash],
+    timeout: Duration,
+) {
+    for i in nodes {
+        let mut client = net.client(i);
+        wait_for(
+            timeout,
+            &format!("all {} transactions committed on node {i}", ids.len()),
+            || ids.iter().all(|id| is_committed(&mut client, id)),
+        );
+    }
+}
+
 /// Sends 25 transfers from each node's own account to that node, waits until every node has
 /// committed all of them and the chains have converged, and checks every node is healthy and
 /// every database holds the same blocks.
@@ -97,14 +115,7 @@ pub fn commit_on_every_node(net: &Testnet) {
         let txs = transfers(&chain, &keys[i], &keys[(i + 1) % n], 0, 25);
         ids.extend(submit(&mut net.client(i), &txs).expect("transfers admitted"));
     }
-    for i in 0..n {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(60),
-            "every transaction committed on every node",
-            || ids.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
+    wait_committed_on(net, 0..n, &ids, Duration::from_secs(60));
     wait_converged(net, 2, Duration::from_secs(30));
     for i in 0..n {
         assert_eq!(

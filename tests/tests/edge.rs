@@ -88,8 +88,7 @@ fn a_forged_raft_block_served_to_an_observer_is_refused_and_the_peer_banned() {
     let (_handle, task) = runtime.block_on(async {
         start(
             NetSetup {
-                keypair: libp2p::identity::Keypair::ed25519_from_bytes(impersonated.seed())
-                    .unwrap(),
+                keypair: synod_node::net::sender::keypair_of(&impersonated).unwrap(),
                 listen: liar_addr.parse().unwrap(),
                 dial: Vec::new(),
                 known: Default::default(),

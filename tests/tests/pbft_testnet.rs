@@ -17,7 +17,7 @@ use synod_tests::Background;
 use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, assert_databases_identical_among,
     assert_proofs_verify, chain_id, commit_on_every_node, is_committed, submit, transfers,
-    wait_converged,
+    wait_committed_on, wait_converged,
 };
 use synod_tests::testnet::{Testnet, observer_home, start_node, wait_for};
 
@@ -114,20 +114,8 @@ fn primary_sigkill_under_load_changes_view_and_loses_nothing() {
     load.finish();
     net.start(primary);
     let all: Vec<Hash> = sent.lock().unwrap().clone();
-    for i in 0..N {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(30),
-            "acknowledged transactions on every replica",
-            || acknowledged.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
-    let mut client = net.client(backups[0]);
-    wait_for(
-        Duration::from_secs(30),
-        "every submitted transaction",
-        || all.iter().all(|id| is_committed(&mut client, id)),
-    );
+    wait_committed_on(&net, 0..N, &acknowledged, Duration::from_secs(30));
+    wait_committed_on(&net, [backups[0]], &all, Duration::from_secs(30));
     wait_converged(&net, before + 1, Duration::from_secs(30));
     assert_databases_identical(&net);
     assert_proofs_verify(&net, &(0..N).collect::<Vec<_>>());
@@ -163,14 +151,7 @@ fn honest_replicas_prevail_over_a_byzantine_primary(behaviour: &str) -> u64 {
         let txs = transfers(&chain, &keys[0], &keys[1], 10 * batch as u64, 10);
         ids.extend(submit(&mut net.client(i), &txs).unwrap());
     }
-    for &i in &honest {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(40),
-            "every transaction committed on every honest replica",
-            || ids.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
+    wait_committed_on(&net, honest.iter().copied(), &ids, Duration::from_secs(40));
     let top = honest.iter().map(|i| net.height(*i)).max().unwrap();
     wait_for(
         Duration::from_secs(20),

@@ -21,7 +21,9 @@ use synod_chain::target::Target;
 use synod_chain::{Block, BlockHeader};
 use synod_consensus::pow::PowMessage;
 use synod_genesis::{Genesis, Home};
-use synod_tests::chain_audit::{account_keys, chain_id, is_committed, submit, transfers};
+use synod_tests::chain_audit::{
+    account_keys, chain_id, is_committed, submit, transfers, wait_committed_on,
+};
 use synod_tests::outsider;
 use synod_tests::pow_audit::{
     assert_pow_databases_identical, mining_info, set_mining, settle, tip,
@@ -85,14 +87,7 @@ fn four_miners_commit_transactions_converge_and_replay() {
     let peers = vec![net.manifest.nodes[0].listen.clone()];
     let (follower_home, follower_rpc) = observer_home(&net, "follower", peers);
     let _follower = start_node(&follower_home);
-    for i in 0..4 {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(60),
-            "every transaction committed",
-            || ids.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
+    wait_committed_on(&net, 0..4, &ids, Duration::from_secs(60));
     let mut follower = synod_node::rpc::client::RpcClient::new(&follower_rpc);
     wait_for(
         Duration::from_secs(60),

@@ -20,7 +20,7 @@ use synod_node::rpc::client::{ClientError, RpcClient};
 use synod_tests::Background;
 use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, commit_on_every_node, is_committed, submit,
-    transfers, wait_converged,
+    transfers, wait_committed_on, wait_converged,
 };
 use synod_tests::outsider;
 use synod_tests::testnet::{Testnet, observer_home, start_node, synod_bin, wait_for};
@@ -109,21 +109,9 @@ fn leader_sigkill_under_load_loses_nothing_acknowledged() {
     load.finish();
     net.start(leader);
     let all: Vec<Hash> = sent.lock().unwrap().clone();
-    for i in 0..3 {
-        let mut client = net.client(i);
-        wait_for(
-            Duration::from_secs(60),
-            "acknowledged transactions on every node",
-            || acknowledged.iter().all(|id| is_committed(&mut client, id)),
-        );
-    }
+    wait_committed_on(&net, 0..3, &acknowledged, Duration::from_secs(60));
     // What was submitted after the kill commits too (clients forwarded it or gossip carried it).
-    let mut client = net.client(survivors[0]);
-    wait_for(
-        Duration::from_secs(60),
-        "every submitted transaction",
-        || all.iter().all(|id| is_committed(&mut client, id)),
-    );
+    wait_committed_on(&net, [survivors[0]], &all, Duration::from_secs(60));
     wait_converged(&net, before + 1, Duration::from_secs(30));
     assert_databases_identical(&net);
 }

@@ -18,6 +18,7 @@ use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::RpcClient;
 
 use super::testnet::InitArgs;
+use crate::cluster::metric_sum;
 use crate::load::flood::Flood;
 use crate::load::sign::{next_nonces, sign_all};
 use crate::load::stats::{ms, percentile};
@@ -298,12 +299,7 @@ fn start_flood(bench: &Scratch, strangers: usize, rate: u64) -> anyhow::Result<F
 fn dropped_at_edge(bench: &Scratch) -> u64 {
     (0..bench.cluster.len())
         .filter_map(|i| RpcClient::new(bench.cluster.rpc(i)).metrics().ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter(|l| l.starts_with("synod_messages_dropped_total{"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .collect::<Vec<_>>()
-        })
+        .map(|text| metric_sum(&text, "synod_messages_dropped_total"))
         .sum::<f64>() as u64
 }
 

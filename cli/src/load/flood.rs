@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use synod_chain::hash::Hash;
 use synod_chain::keys::{PublicKey, SecretKey};
-use synod_node::net::{NetCommand, NetworkHandle, peer_id_of, sender::start_sender};
+use synod_node::net::{NetCommand, NetworkHandle, PeerId, peer_id_of, sender::start_sender};
 
 /// Messages a stranger sends per round before the pacing sleep.
 const ROUND: u64 = 16;
@@ -86,7 +86,10 @@ impl Flood {
                 key,
                 handle,
                 chain,
-                targets: targets.iter().map(|(k, _)| *k).collect(),
+                targets: targets
+                    .iter()
+                    .filter_map(|(k, _)| Some((*k, peer_id_of(k)?)))
+                    .collect(),
             };
             let (stop, sent, refused) = (stop.clone(), sent.clone(), refused.clone());
             threads.push(std::thread::spawn(move || {
@@ -161,7 +164,8 @@ struct Stranger {
     key: SecretKey,
     handle: NetworkHandle,
     chain: Hash,
-    targets: Vec<PublicKey>,
+    /// Each node's key and its peer id.
+    targets: Vec<(PublicKey, PeerId)>,
 }
 
 impl Stranger {
@@ -169,12 +173,9 @@ impl Stranger {
     /// refused it.
     fn send(&self, n: u64) -> bool {
         let nodes = self.targets.len() as u64;
-        let node = self.targets[(n % nodes) as usize];
+        let (node, peer) = self.targets[(n % nodes) as usize];
         // The kind turns once per pass over the nodes, so each node gets every kind.
         let kind = n / nodes;
-        let Some(peer) = peer_id_of(&node) else {
-            return false;
-        };
         let command = if kind % OVERSIZED_EVERY == OVERSIZED_EVERY - 1 {
             NetCommand::Consensus {
                 to: peer,

@@ -86,7 +86,7 @@ impl AdmitError {
     /// should send the same transaction again later. A nonce too far ahead or an account at its
     /// limit clears as the account's earlier transactions commit; refusing such a transaction for
     /// good would leave the client's later nonces admitted behind a gap nothing fills.
-    pub fn is_overload(&self) -> bool {
+    pub fn should_retry(&self) -> bool {
         matches!(
             self,
             AdmitError::Full(_)

@@ -50,7 +50,7 @@ fn admission_checks_each_rule() {
         Err(AdmitError::NonceTooFarAhead { .. })
     ));
     // Too far ahead only for now: the client is told to send it again later.
-    assert!(results[3].as_ref().unwrap_err().is_overload());
+    assert!(results[3].as_ref().unwrap_err().should_retry());
     assert_eq!(pool.lock().unwrap().next_nonce(&fx.addresses[0], 0), 2);
 
     // Pending spend counts against the balance: 2 x 11 pending, 80 more does not fit.
@@ -271,7 +271,7 @@ fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
         false,
     );
     assert!(matches!(cheap[0], Err(AdmitError::Full(4))));
-    assert!(cheap[0].as_ref().unwrap_err().is_overload());
+    assert!(cheap[0].as_ref().unwrap_err().should_retry());
     // A fee of 4 pushes out account 1's transaction, with a reason.
     let rich = admit(
         &pool,

@@ -12,6 +12,9 @@ pub mod codec;
 pub mod rate;
 pub mod sender;
 
+/// The peer ids commands name (re-exported so tools need not depend on libp2p for them).
+pub use libp2p::PeerId;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identity};
+use libp2p::{Multiaddr, Swarm, identity};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 

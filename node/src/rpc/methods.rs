@@ -272,7 +272,7 @@ async fn submit(
             outcome.map_err(|e| Refusal {
                 reason: e.to_string(),
                 label: e.label(),
-                retry: e.is_overload(),
+                retry: e.should_retry(),
             })
         })
         .collect())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use synod_node::rpc::client::RpcClient;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, metric_sum};
 use crate::procs;
 
 /// One node's counters at one moment.
@@ -48,17 +48,6 @@ pub fn cpu_seconds(pid: i32) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / ticks_per_second())
-}
-
-/// The sum of every series of `metric` in a Prometheus text exposition.
-pub fn metric_sum(text: &str, metric: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(metric)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
 }
 
 fn sample(cluster: &Cluster, node: usize) -> Option<Sample> {
@@ -138,12 +127,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn sums_every_series_of_a_metric() {
-        let text = "# HELP synod_messages_sent_total x\nsynod_messages_sent_total{kind=\"vote\"} 3\nsynod_messages_sent_total{kind=\"append_entries\"} 7\nsynod_messages_sent_totally 100\n";
-        assert_eq!(metric_sum(text, "synod_messages_sent_total"), 10.0);
-    }
 
     #[test]
     fn a_new_process_counts_from_its_start() {
