@@ -308,10 +308,10 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
     let keys = cluster.account_keys()?;
     let leader = cluster.leader(None).unwrap_or(0);
     let mut client = RpcClient::new(cluster.rpc(leader));
-    let chain_id = client.call("status", json!({}))?["chain_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let status = client.call("status", json!({}))?;
+    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
+    // Proof-of-work commits are tentative: count what the watched node's branch holds at the end.
+    let tentative = status["engine"].as_str() == Some("pow");
     let nonces = next_nonces(&mut client, &keys)?;
     let txs = sign_all(&keys, &nonces, &chain_id, args.txs);
     let ids: Vec<_> = txs.iter().map(|t| t.id()).collect();
@@ -341,7 +341,8 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
             .collect(),
         leader,
         start_height,
-    );
+    )
+    .following_reorgs(tentative);
     let offer = Offer {
         rate: args.rate,
         batch: args.batch,

@@ -1,6 +1,9 @@
 //! The commit watcher: asks one node for each next block (one round trip per poll), stamps the
 //! transactions in it when first seen, and moves to another node when its node goes down or is
-//! put on the avoid list (a node a fault is about to isolate or kill).
+//! put on the avoid list (a node a fault is about to isolate or kill). On a chain whose commits
+//! are tentative (proof of work) it follows reorganisations: a block whose parent is not the
+//! block it saw below undoes the stamps of the abandoned blocks, so what it counts is what the
+//! node's current branch holds.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -37,6 +40,10 @@ pub struct Watch {
     pub avoid: Arc<Mutex<BTreeSet<usize>>>,
     /// The committed height before the workload.
     pub start_height: u64,
+    /// Whether a committed block may be replaced (tentative finality): then the watcher checks
+    /// each block's parent and steps back over abandoned blocks. Off, a replaced block stays
+    /// counted, which is what a safety check of a final chain wants to see.
+    pub follow_reorgs: bool,
 }
 
 impl Watch {
@@ -47,7 +54,15 @@ impl Watch {
             preferred,
             avoid: Arc::new(Mutex::new(BTreeSet::new())),
             start_height,
+            follow_reorgs: false,
         }
+    }
+
+    /// The same watcher, following reorganisations when `follow` holds (see
+    /// [`Watch::follow_reorgs`]).
+    pub fn following_reorgs(mut self, follow: bool) -> Self {
+        self.follow_reorgs = follow;
+        self
     }
 
     fn pick(&self, down: &[Option<Instant>]) -> Option<usize> {
@@ -76,6 +91,8 @@ impl Watch {
         let mut blocks = Vec::new();
         let mut seen = 0usize;
         let mut height = self.start_height;
+        // The branch above `start_height` as seen: each block's id and the transactions it stamped.
+        let mut branch: Vec<(String, Vec<usize>)> = Vec::new();
         let mut down: Vec<Option<Instant>> = vec![None; self.nodes.len()];
         let mut clients: Vec<RpcClient> = self
             .nodes
@@ -96,9 +113,25 @@ impl Watch {
                         }
                         Err(_) => break,
                     };
+                    let hash = block["hash"].as_str().unwrap_or_default().to_string();
+                    if self.follow_reorgs
+                        && let Some((below, _)) = branch.last()
+                        && block["parent"].as_str() != Some(below.as_str())
+                    {
+                        // The block below was abandoned: its transactions count again only
+                        // when the node's branch holds them.
+                        let (_, stamped) = branch.pop().expect("the branch has a last block");
+                        for i in stamped {
+                            committed[i] = None;
+                            seen -= 1;
+                        }
+                        height -= 1;
+                        continue;
+                    }
                     height += 1;
                     let at = Instant::now();
                     let ids = block["tx_ids"].as_array().cloned().unwrap_or_default();
+                    let mut stamped = Vec::new();
                     for id in &ids {
                         if let Some(i) = id
                             .as_str()
@@ -108,11 +141,15 @@ impl Watch {
                         {
                             committed[*i] = Some(at);
                             seen += 1;
+                            stamped.push(*i);
                         }
+                    }
+                    if self.follow_reorgs {
+                        branch.push((hash.clone(), stamped));
                     }
                     blocks.push(SeenBlock {
                         height,
-                        hash: block["hash"].as_str().unwrap_or_default().to_string(),
+                        hash,
                         at,
                         proposer: block["proposer"].as_str().unwrap_or_default().to_string(),
                     });

@@ -104,7 +104,8 @@ pub fn run(
             .collect(),
         preferred,
         start_height,
-    );
+    )
+    .following_reorgs(engine == "pow");
     let targets: Vec<String> = watch.nodes.clone();
     let stop_sampling = AtomicBool::new(false);
     let started = Instant::now();
