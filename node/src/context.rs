@@ -49,6 +49,8 @@ pub struct NodeContext {
     pub metrics: Metrics,
     /// Faults injected for experiments (dev chains only), applied by the network task.
     pub faults: Arc<Faults>,
+    /// The Byzantine behaviour this node was started with (dev chains only), for `status`.
+    pub byzantine: Option<String>,
     /// Validators whose consensus messages are accepted (genesis set plus membership changes).
     pub members: RwLock<HashSet<PublicKey>>,
     /// The network task.

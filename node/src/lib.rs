@@ -44,7 +44,7 @@ use inbox::DriverInbox;
 use mempool::journal::Journal;
 use mempool::{Mempool, MempoolConfig};
 use metrics::Metrics;
-pub use options::RunOptions;
+pub use options::{Behaviour, RunOptions};
 use status::NodeStatus;
 
 /// The mempool journal's file name in the data folder.
@@ -202,6 +202,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         )),
         metrics,
         faults: faults.clone(),
+        byzantine: options.byzantine.clone(),
         members: RwLock::new(validators.iter().copied().collect::<HashSet<_>>()),
         net: OnceLock::new(),
         inbox: inbox.clone(),

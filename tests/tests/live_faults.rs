@@ -13,7 +13,7 @@ use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, is_committed, submit, transfers, tx_status,
     wait_converged,
 };
-use synod_tests::testnet::{Testnet, synod_ok, wait_for};
+use synod_tests::testnet::{Testnet, synod, synod_ok, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -130,4 +130,33 @@ fn delay_is_applied_to_one_nodes_links_and_heals() {
     });
     synod_ok(&["testnet", "heal", "--dir", &dir]);
     assert!(net.status(1).unwrap()["faults"]["delay"].is_null());
+}
+
+/// `synod testnet byzantine` restarts a Raft node with a behaviour, refuses an unknown one with
+/// the node's own reason, and `testnet status` names the behaviour in force until the node is
+/// restarted honest.
+#[test]
+fn a_node_restarted_byzantine_says_so_and_an_unknown_behaviour_is_refused() {
+    let net = Testnet::init("raft", 3, 1, &[]);
+    net.up();
+    let dir = net.dir.to_string_lossy().to_string();
+    let name = net.manifest.nodes[1].name.clone();
+
+    let refused = synod(&["testnet", "byzantine", &name, "bogus", "--dir", &dir]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("unknown Raft behaviour"), "{said}");
+
+    let out = synod_ok(&["testnet", "byzantine", &name, "silent", "--dir", &dir]);
+    assert!(out.contains("--byzantine silent"), "{out}");
+    assert_eq!(net.status(1).unwrap()["faults"]["byzantine"], "silent");
+    let table = synod_ok(&["testnet", "status", "--dir", &dir]);
+    assert!(table.contains("byzantine silent"), "{table}");
+
+    net.kill(1);
+    net.start(1);
+    wait_for(WAIT, "node1 back honest", || {
+        net.status(1)
+            .is_some_and(|s| s["faults"]["byzantine"].is_null())
+    });
 }

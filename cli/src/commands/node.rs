@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use synod_consensus::pbft::ByzantineBehaviour;
 
 /// Arguments of `synod node`.
 #[derive(Args, Debug)]
@@ -11,11 +10,11 @@ pub struct NodeArgs {
     /// The node's home folder (config.toml, node_key, genesis.json, data/).
     #[arg(long, value_name = "DIR")]
     home: PathBuf,
-    /// Run this PBFT replica with a deliberate Byzantine fault, for experiments on dev chains
-    /// (refused elsewhere): equivocate, silent, censor, censor=<address>, bad-block,
-    /// bad-new-view, double-vote, amnesia.
+    /// Run this validator with a deliberate Byzantine fault, for experiments on dev chains
+    /// (refused elsewhere). PBFT: equivocate, silent, censor, censor=<address>, bad-block,
+    /// bad-new-view, double-vote, amnesia. Raft: equivocate, silent, replay.
     #[arg(long, value_name = "BEHAVIOUR")]
-    byzantine: Option<ByzantineBehaviour>,
+    byzantine: Option<String>,
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@
 mod pbft;
 mod pow;
 mod raft;
+mod raft_byzantine;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,13 +16,13 @@ use std::thread::JoinHandle;
 use synod_chain::Store;
 use synod_consensus::engine::{Action, ChainState, Engine, Millis, NodeId, Restored};
 use synod_genesis::EngineConfig;
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::context::NodeContext;
 use crate::driver::{Driver, MiningSetup};
 use crate::error::NodeError;
 use crate::inbox::DriverInbox;
-use crate::options::RunOptions;
+use crate::options::{Behaviour, RunOptions};
 use crate::status::PowView;
 
 /// Where a driver reports how it ended.
@@ -66,13 +67,25 @@ pub fn start(
     mining: MiningSetup,
     done: DriverDone,
 ) -> Result<JoinHandle<()>, NodeError> {
+    let behaviour = options.behaviour(&ctx.genesis, true)?;
     match ctx.genesis.engine.clone() {
         EngineConfig::Raft(params) => {
             let engine = raft::build(&ctx, params)?;
-            spawn_driver(engine, ctx, inbox, mining, done)
+            match behaviour {
+                Some(Behaviour::Raft(behaviour)) => {
+                    warn!(%behaviour, "this node runs with a deliberate Byzantine behaviour (dev chain experiment)");
+                    let engine = raft_byzantine::ByzantineRaft::new(engine, &ctx, behaviour);
+                    spawn_driver(engine, ctx, inbox, mining, done)
+                }
+                _ => spawn_driver(engine, ctx, inbox, mining, done),
+            }
         }
         EngineConfig::Pbft(params) => {
-            let engine = pbft::build(&ctx, params, options.byzantine)?;
+            let behaviour = match behaviour {
+                Some(Behaviour::Pbft(behaviour)) => Some(behaviour),
+                _ => None,
+            };
+            let engine = pbft::build(&ctx, params, behaviour)?;
             spawn_driver(engine, ctx, inbox, mining, done)
         }
         EngineConfig::Pow(params) => {

@@ -141,5 +141,6 @@ fn describe(ctx: &NodeContext, set: &FaultSet) -> Value {
         })),
         "dropped": dropped,
         "delayed": ctx.faults.delayed_count(),
+        "byzantine": ctx.byzantine,
     })
 }

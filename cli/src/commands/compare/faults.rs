@@ -35,18 +35,12 @@ pub fn check_available(faults: &[FaultKind]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Why `engine` cannot be run under `kind` on a live testnet, if it cannot: only PBFT replicas
-/// have Byzantine behaviours (`synod node --byzantine` refuses other engines). A crash-fault
-/// engine under a lying leader is shown by `synod simulate` instead.
+/// Why `engine` cannot be run under `kind` on a live testnet, if it cannot: proof of work has
+/// no leader to crash, isolate or turn (a lying miner is shown by `synod simulate` instead).
 pub fn not_applicable(engine: &str, kind: FaultKind) -> Option<String> {
-    if engine == "pow" && matches!(kind, FaultKind::CrashLeader | FaultKind::Partition) {
-        return Some(format!(
-            "proof of work has no leader for the {kind} fault to aim at; crash or isolate a miner with synod testnet kill / partition"
-        ));
-    }
-    (kind == FaultKind::Byzantine && engine != "pbft").then(|| {
+    (engine == "pow" && kind != FaultKind::None).then(|| {
         format!(
-            "a live {engine} node has no Byzantine mode (synod node --byzantine is pbft-only); see synod simulate --engine {engine} --byzantine 1"
+            "proof of work has no leader for the {kind} fault to aim at; crash or isolate a miner with synod testnet kill / partition"
         )
     })
 }
@@ -76,6 +70,31 @@ fn current_leader(cluster: &Cluster) -> anyhow::Result<usize> {
             bail!("no node reports role leader, so there is no leader to fault");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asks whichever node leads to hand the leadership to node `to` until `to` reports role
+/// `leader` (bounded).
+fn lead_again(cluster: &Cluster, to: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = cluster.status(to);
+        if status.as_ref().is_some_and(|s| s["role"] == "leader") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} is not the leader after 20 s", cluster.name(to));
+        }
+        if let (Some(key), Some(leader)) = (
+            status.as_ref().and_then(|s| s["node_id"].as_str()),
+            cluster.leader(Some(to)),
+        ) {
+            // Refusals (a transfer already under way, a target still catching up) are retried.
+            let _ = cluster
+                .admin(leader)
+                .call("transfer_leadership", serde_json::json!({ "to": key }));
+        }
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -143,12 +162,20 @@ pub fn inject(
             procs::stop(&home, Duration::from_secs(5))?;
             procs::start_with(&home, &["--byzantine", behaviour])
                 .with_context(|| format!("restarting {} Byzantine", cluster.name(leader)))?;
+            let mut detail = format!(
+                "restart {} (the leader) with --byzantine {behaviour}",
+                cluster.name(leader)
+            );
+            if engine == "raft" {
+                // A restarted Raft node comes back a follower, and only a leader can equivocate.
+                match lead_again(cluster, leader) {
+                    Ok(()) => detail.push_str(", and hand it the leadership"),
+                    Err(e) => detail.push_str(&format!(" (it did not lead again: {e})")),
+                }
+            }
             let byzantine_since = Some(Instant::now());
             Ok(Injected {
-                detail: format!(
-                    "restart {} (the leader) with --byzantine {behaviour}",
-                    cluster.name(leader)
-                ),
+                detail,
                 nodes: vec![leader],
                 byzantine: vec![leader],
                 byzantine_since,

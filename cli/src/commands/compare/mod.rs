@@ -308,7 +308,10 @@ fn terminal_table(report: &Report) -> String {
                 if k > 0 {
                     String::new()
                 } else if !s.agreement {
-                    format!("DIVERGED at {:?}", s.divergent_heights.first())
+                    format!(
+                        "DIVERGED at height {}",
+                        s.divergent_heights.first().copied().unwrap_or_default()
+                    )
                 } else {
                     format!("ok, {} lost", s.acknowledged_lost)
                 },

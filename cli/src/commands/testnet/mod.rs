@@ -39,6 +39,9 @@ pub enum TestnetCommand {
     Kill(NodeArgs),
     /// Start one node.
     Start(StartArgs),
+    /// Restart one node with a deliberate Byzantine behaviour (dev chains; see `synod node
+    /// --byzantine`); `testnet start` after a `kill` brings it back honest.
+    Byzantine(ByzantineArgs),
     /// Split the running testnet into groups that cannot reach each other (dev chains): every
     /// message between groups is dropped, both ways.
     Partition(faults::PartitionArgs),
@@ -100,10 +103,26 @@ pub struct StartArgs {
     /// Testnet folder.
     #[arg(long, default_value = "testnet")]
     pub dir: PathBuf,
-    /// Start it as a Byzantine PBFT replica (dev chains only; see `synod node --byzantine`).
+    /// Start it with a Byzantine behaviour (dev chains only; see `synod node --byzantine`).
     #[arg(long, value_name = "BEHAVIOUR")]
     pub byzantine: Option<String>,
 }
+
+/// Arguments of `synod testnet byzantine`.
+#[derive(Args, Debug)]
+pub struct ByzantineArgs {
+    /// The node (name like node1, or index).
+    pub node: String,
+    /// The behaviour. PBFT: equivocate, silent, censor, censor=<address>, bad-block,
+    /// bad-new-view, double-vote, amnesia. Raft: equivocate, silent, replay.
+    pub behaviour: String,
+    /// Testnet folder.
+    #[arg(long, default_value = "testnet")]
+    pub dir: PathBuf,
+}
+
+/// How long a restarted node may take to answer on its RPC address.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Arguments of `synod testnet init`.
 #[derive(Args, Debug)]
@@ -223,6 +242,32 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             println!(
                 "started {}{how} (pid {pid}), rpc {}",
                 manifest.nodes[i].name, manifest.nodes[i].rpc
+            );
+            Ok(())
+        }
+        TestnetCommand::Byzantine(args) => {
+            let (manifest, i) = node(&args.dir, &args.node)?;
+            let name = &manifest.nodes[i].name;
+            let home = args.dir.join(&manifest.nodes[i].home);
+            procs::stop(&home, Duration::from_secs(5))?;
+            let pid = procs::start_with(&home, &["--byzantine", &args.behaviour])?;
+            // A refused behaviour ends the process at once: say why instead of "started".
+            let deadline = std::time::Instant::now() + RESTART_TIMEOUT;
+            while crate::cluster::status_of(&manifest.nodes[i].rpc, Duration::from_millis(500))
+                .is_none()
+            {
+                if procs::running_pid(&home).is_none() || std::time::Instant::now() > deadline {
+                    bail!(
+                        "{name} did not come up with --byzantine {}:\n{}",
+                        args.behaviour,
+                        procs::log_tail(&home, 5)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            println!(
+                "restarted {name} with --byzantine {} (pid {pid}), rpc {}",
+                args.behaviour, manifest.nodes[i].rpc
             );
             Ok(())
         }

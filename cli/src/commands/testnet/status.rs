@@ -25,6 +25,9 @@ pub fn describe_faults(faults: &Value) -> String {
             .collect()
     };
     let mut parts = Vec::new();
+    if let Some(behaviour) = faults["byzantine"].as_str() {
+        parts.push(format!("byzantine {behaviour}"));
+    }
     let cut = names(&faults["partition"]);
     if !cut.is_empty() {
         parts.push(format!("cut off {}", cut.join(",")));
