@@ -1,16 +1,16 @@
 //! `synod simulate` through the real binary: one equivocating Raft node breaks agreement and
 //! the report names the seed that replays it; the same seeds without it break nothing; the
-//! replayed seed's trace ends at the same violation; engines whose simulator is not in this
-//! build are refused.
+//! replayed seed's trace ends at the same violation; behaviours an engine does not have are
+//! refused.
 //!
 //! The other half of the comparison: PBFT with f = 1 equivocating replica of 4 breaks nothing over
-//! the same seeds.
+//! the same seeds. Proof of work's sweeps run through the same command and break nothing either.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use support::{stdout, synod};
+use support::{stderr, stdout, synod};
 
 #[test]
 fn an_equivocating_raft_leader_is_caught_and_replays_from_its_seed() {
@@ -79,11 +79,32 @@ fn pbft_with_f_equivocating_replicas_breaks_nothing_over_the_same_seeds() {
 }
 
 #[test]
-fn engines_without_a_simulator_in_this_build_are_refused() {
-    let out = synod(&["simulate", "--engine", "pow", "--nodes", "4"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not in this build"), "{err}");
+fn proof_of_work_seeds_break_nothing() {
+    let out = synod(&[
+        "simulate", "--engine", "pow", "--nodes", "3", "--seeds", "5",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("5 seeds of pow with 3 nodes, faults crash,partition,loss: 0 violations"),
+        "{text}"
+    );
+}
+
+#[test]
+fn behaviours_an_engine_does_not_have_are_refused() {
     let out = synod(&["simulate", "--byzantine", "1", "--behaviour", "censor"]);
     assert!(!out.status.success());
+    let out = synod(&[
+        "simulate",
+        "--engine",
+        "pow",
+        "--byzantine",
+        "1",
+        "--behaviour",
+        "equivocate",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("expected withhold or forge"), "{err}");
 }

@@ -72,7 +72,6 @@ pub mod decoders;
 pub mod outsider;
 pub mod pbft_sim;
 pub mod pow_audit;
-pub mod pow_sim;
 pub mod raft_sim;
 pub mod sweep;
 pub mod testnet;

@@ -12,17 +12,13 @@ use std::time::Instant;
 
 use synod_consensus::engine::EngineEvent;
 use synod_consensus::pow::PowFault;
+use synod_consensus::pow::simulation::{PowOptions, pow_random_faults, run_random_schedule};
 use synod_consensus::rng::DetRng;
 use synod_genesis::{DifficultyAlgorithm, PowParams};
-use synod_tests::pow_sim::{
-    PowOptions, pow_factory, pow_random_faults, run_until_converged_and_settled,
-};
 use synod_tests::raft_sim::sweep_seeds;
 use synod_tests::sweep::count_caught;
 
 const DURATION_MS: u64 = 10_000;
-/// How long after the faults end the network may take to converge.
-const SETTLE_MS: u64 = 20_000;
 
 fn nodes_for(seed: u64) -> usize {
     3 + (seed % 3) as usize
@@ -60,11 +56,8 @@ fn random_faults_never_break_an_invariant_and_the_network_converges() {
     for seed in &seeds {
         let nodes = nodes_for(*seed);
         let options = options_for(*seed);
-        let run = pow_random_faults(*seed, nodes, DURATION_MS, &options)
-            .run(pow_factory(options.clone()))
-            .and_then(|mut sim| {
-                run_until_converged_and_settled(&mut sim, DURATION_MS + SETTLE_MS).map(|()| sim)
-            });
+        let scenario = pow_random_faults(*seed, nodes, DURATION_MS, &options);
+        let run = run_random_schedule(scenario, options, DURATION_MS);
         let sim = run.unwrap_or_else(|failure| panic!("\nseed {seed} ({nodes} nodes): {failure}"));
         steps += sim.steps();
         commits += sim.commit_log().len();
@@ -89,11 +82,8 @@ fn random_faults_never_break_an_invariant_and_the_network_converges() {
 fn a_seed_replays_exactly() {
     let options = options_for(4242);
     let run = || {
-        let mut sim = pow_random_faults(4242, nodes_for(4242), DURATION_MS, &options)
-            .run(pow_factory(options.clone()))
-            .unwrap();
-        run_until_converged_and_settled(&mut sim, DURATION_MS + SETTLE_MS).unwrap();
-        sim
+        let scenario = pow_random_faults(4242, nodes_for(4242), DURATION_MS, &options);
+        run_random_schedule(scenario, options.clone(), DURATION_MS).unwrap()
     };
     let (a, b) = (run(), run());
     assert_eq!(a.steps(), b.steps());
@@ -110,9 +100,8 @@ fn caught_by(fault: PowFault, kinds: &[&str], seeds: &[u64]) -> usize {
             fault,
             ..options_for(seed)
         };
-        let mut sim = pow_random_faults(seed, nodes_for(seed), DURATION_MS, &options)
-            .run(pow_factory(options.clone()))?;
-        run_until_converged_and_settled(&mut sim, DURATION_MS + SETTLE_MS)
+        let scenario = pow_random_faults(seed, nodes_for(seed), DURATION_MS, &options);
+        run_random_schedule(scenario, options, DURATION_MS).map(|_| ())
     })
 }
 

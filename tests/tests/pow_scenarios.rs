@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use synod_chain::hash::Hash;
 use synod_consensus::engine::{EngineEvent, Message, NodeId};
+use synod_consensus::pow::simulation::{
+    EASY_BITS, Forgery, PowOptions, Withholder, forger, pow_factory, pow_scenario, pow_sim_config,
+    run_until_converged_and_settled, sim_params,
+};
 use synod_consensus::pow::{PowEngine, PowMessage};
 use synod_consensus::sim::Sim;
 use synod_consensus::sim::scenario::Step;
 use synod_genesis::{DifficultyAlgorithm, PowParams};
-use synod_tests::pow_sim::{
-    EASY_BITS, Forgery, PowOptions, Withholder, forger, pow_factory, pow_scenario, pow_sim_config,
-    run_until_converged_and_settled, sim_params,
-};
 use synod_tests::raft_sim::ok;
 
 /// Every reorganisation: (node, fork height, blocks removed, blocks added).

@@ -13,7 +13,8 @@
 //! every miner ([`relay`]). Nothing is persisted beyond what the store keeps ([`restore`]).
 //!
 //! Time enters only as `now` (close to wall-clock milliseconds, used for template timestamps and
-//! the future-timestamp rule) and randomness only from the configured seed.
+//! the future-timestamp rule) and randomness only from the configured seed. How the simulator
+//! builds, sweeps and corrupts these engines is [`simulation`].
 
 mod control;
 mod difficulty;
@@ -26,6 +27,7 @@ mod mining;
 mod orphans;
 mod relay;
 mod restore;
+pub mod simulation;
 mod sync;
 mod tree;
 mod validation;

@@ -1,10 +1,14 @@
-//! The engines `synod simulate` can put in the simulator, and how each is built: its factory and
-//! its Byzantine behaviours. This is the one place an engine's simulator plugs in; an engine
-//! without one here is reported as not in this build.
+//! The engines `synod simulate` can put in the simulator, and how each is built: its factory, its
+//! random fault schedule and its Byzantine behaviours. This is the one place an engine's
+//! simulator plugs in.
 
 use synod_consensus::engine::Engine;
 use synod_consensus::pbft::simulation::{PbftSimOptions, pbft_factory};
 use synod_consensus::pbft::{ByzantineBehaviour, PbftEngine};
+use synod_consensus::pow::simulation::{
+    PowBehaviour, PowOptions, adversary as pow_adversary, heal_time, pow_random_faults_of,
+    run_random_schedule,
+};
 use synod_consensus::raft::RaftEngine;
 use synod_consensus::raft::simulation::{RaftBehaviour, RaftOptions, adversary, raft_factory};
 use synod_consensus::sim::scenario::{FaultMix, Scenario, random_faults_of};
@@ -67,11 +71,15 @@ pub fn check(engine: &str, spec: &SeedSpec) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        "pow" => anyhow::bail!(
-            "the pow simulator is not in this build of synod: its sweeps run in the test suite \
-             (tests/tests/pow_random.rs)"
-        ),
-        other => anyhow::bail!("unknown engine {other:?}; expected raft or pbft"),
+        "pow" => {
+            if spec.byzantine > 0 {
+                spec.behaviour
+                    .parse::<PowBehaviour>()
+                    .map_err(anyhow::Error::msg)?;
+            }
+            Ok(())
+        }
+        other => anyhow::bail!("unknown engine {other:?}; expected raft, pbft or pow"),
     }
 }
 
@@ -91,6 +99,22 @@ pub fn run_seed(
         }
         let scenario = scenario::<PbftEngine>(spec, seed).byzantine(options.byzantine_nodes());
         return Ok(run(scenario, pbft_factory(options)));
+    }
+    if engine == "pow" {
+        let options = PowOptions::default();
+        let mut scenario =
+            pow_random_faults_of(seed, spec.nodes, spec.duration_ms, &options, spec.mix)
+                .trace(spec.trace_lines);
+        if spec.byzantine > 0 {
+            let behaviour: PowBehaviour = spec.behaviour.parse().map_err(anyhow::Error::msg)?;
+            // A withholder releases its private branch when the faults heal.
+            let release_at = heal_time(spec.duration_ms);
+            for i in 0..spec.byzantine {
+                scenario = scenario.adversary(i, pow_adversary(behaviour, release_at));
+            }
+        }
+        let run = run_random_schedule(scenario, options, spec.duration_ms);
+        return Ok(run.map(|sim| passed(&sim)));
     }
     let validators: Vec<_> = (0..spec.nodes)
         .map(|i| bank::validator_key(i).public())
@@ -114,9 +138,13 @@ fn scenario<E: Engine>(spec: &SeedSpec, seed: u64) -> Scenario<E> {
 }
 
 fn run<E: Engine>(scenario: Scenario<E>, factory: EngineFactory<E>) -> Result<Passed, SimFailure> {
-    scenario.run(factory).map(|sim: Sim<E>| Passed {
+    scenario.run(factory).map(|sim| passed(&sim))
+}
+
+fn passed<E: Engine>(sim: &Sim<E>) -> Passed {
+    Passed {
         steps: sim.steps(),
         commits: sim.commit_log().len(),
         trace: sim.trace_lines(),
-    })
+    }
 }

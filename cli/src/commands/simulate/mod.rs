@@ -28,7 +28,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0)]
     byzantine: usize,
     /// How they misbehave (Raft: equivocate, silent, replay; PBFT: equivocate, silent, censor,
-    /// bad-block, bad-new-view, double-vote, amnesia).
+    /// bad-block, bad-new-view, double-vote, amnesia; PoW: withhold, forge).
     #[arg(long, default_value = "equivocate")]
     behaviour: String,
     /// Fault kinds the random schedules draw from: crash, partition, loss (or none).
@@ -43,7 +43,8 @@ pub struct SimulateArgs {
     /// Run only --seed and print its event log.
     #[arg(long)]
     trace: bool,
-    /// Simulated milliseconds per seed (faults stop 4 s before the end, then liveness is checked).
+    /// Simulated milliseconds per seed (faults stop 4 s before the end, then liveness is checked;
+    /// PoW: 3 s before the end, then the network has 20 s more to converge).
     #[arg(long, default_value_t = 10_000)]
     duration_ms: u64,
 }
