@@ -61,6 +61,16 @@ fn compare_writes_a_row_per_engine_and_phase_and_a_self_contained_page() {
     for reference in ["src=", "href=", "http://", "https://", "@import", "url("] {
         assert!(!html.contains(reference), "external reference {reference}");
     }
+    // Each chart also as a file an image viewer (or a README) shows.
+    for fault in FAULTS {
+        let file = out.join("charts").join(format!("throughput-{fault}.svg"));
+        let svg = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{}",
+            file.display()
+        );
+    }
 }
 
 /// A run that went through: three phases with every measure, agreement, nothing lost.

@@ -184,8 +184,15 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let html = args.out.join("report.html");
     report_json::write(&report, &json)?;
     report_html::write(&report, &html)?;
+    let charts = args.out.join("charts");
+    let drawn = report_html::write_charts(&report, &charts)?;
     println!("\n{}", report.readings.join("\n"));
-    println!("\nwrote {} and {}", json.display(), html.display());
+    println!(
+        "\nwrote {} and {} ({drawn} charts also in {})",
+        json.display(),
+        html.display(),
+        charts.display()
+    );
     Ok(())
 }
 

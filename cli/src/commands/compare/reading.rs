@@ -63,8 +63,10 @@ pub fn run(run: &Run) -> String {
             tps("before").max(tps("during")),
             run.phase("during")
                 .map_or("-".into(), |p| ms(p.latency_ms.p50)),
-            run.phase("during")
-                .and_then(|p| p.messages_per_block)
+            // A phase without a block (proof of work between two blocks) has no figure.
+            ["during", "before", "after"]
+                .into_iter()
+                .find_map(|name| run.phase(name).and_then(|p| p.messages_per_block))
                 .unwrap_or(0.0),
         ),
         fault => {

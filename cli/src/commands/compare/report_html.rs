@@ -116,6 +116,67 @@ fn figure(svg: String, caption: &str) -> String {
     )
 }
 
+/// One chart of the report: inline in the page, and a file of its own.
+pub struct Chart {
+    /// File name without extension (`throughput-crash-leader`).
+    pub name: String,
+    /// The SVG element, without a namespace declaration (inline in HTML it needs none).
+    pub svg: String,
+    /// What it shows.
+    pub caption: &'static str,
+}
+
+/// Every chart of the report, in page order.
+pub fn charts(report: &Report) -> Vec<Chart> {
+    let mut out = Vec::new();
+    for fault in &report.config.faults {
+        let runs: Vec<&Run> = report
+            .runs
+            .iter()
+            .filter(|r| r.ok() && r.fault == *fault)
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        out.push(Chart {
+            name: format!("throughput-{fault}"),
+            svg: charts::throughput(*fault, &runs, &report.config.schedule),
+            caption: "Committed transactions per second, in half-second bins; the vertical lines mark the fault and its recovery.",
+        });
+        out.push(Chart {
+            name: format!("latency-{fault}"),
+            svg: charts::latency_cdf(*fault, &runs),
+            caption: "Fraction of transactions committed within a given send-to-commit latency.",
+        });
+    }
+    out.push(Chart {
+        name: "messages-per-block".into(),
+        svg: charts::messages_per_block(&report.runs, &report.scaling),
+        caption: "Consensus messages all nodes sent per committed block, against the number of validators.",
+    });
+    if report.config.faults.iter().any(|f| *f != FaultKind::None) {
+        out.push(Chart {
+            name: "recovery".into(),
+            svg: charts::recovery(&report.runs, &report.config.faults),
+            caption: "Time from injecting each fault to the next committed block.",
+        });
+    }
+    if !report.scaling.is_empty() {
+        let points: Vec<(String, usize, f64)> = report
+            .scaling
+            .iter()
+            .filter(|p| p.status == "ok")
+            .map(|p| (p.engine.clone(), p.validators, p.tx_per_s))
+            .collect();
+        out.push(Chart {
+            name: "scaling".into(),
+            svg: charts::against_n("Committed tx/s against n", "tx/s", &points),
+            caption: "Throughput of the same workload as the validator set grows.",
+        });
+    }
+    out
+}
+
 /// The whole page.
 pub fn render(report: &Report) -> String {
     let mut body = String::new();
@@ -138,45 +199,8 @@ pub fn render(report: &Report) -> String {
     body.push_str("</ul><h2>Every run and phase</h2>");
     body.push_str(&runs_table(report));
     body.push_str("<h2>Charts</h2>");
-    for fault in &report.config.faults {
-        let runs: Vec<&Run> = report
-            .runs
-            .iter()
-            .filter(|r| r.ok() && r.fault == *fault)
-            .collect();
-        if runs.is_empty() {
-            continue;
-        }
-        body.push_str(&figure(
-            charts::throughput(*fault, &runs, &report.config.schedule),
-            "Committed transactions per second, in half-second bins; the vertical lines mark the fault and its recovery.",
-        ));
-        body.push_str(&figure(
-            charts::latency_cdf(*fault, &runs),
-            "Fraction of transactions committed within a given send-to-commit latency.",
-        ));
-    }
-    body.push_str(&figure(
-        charts::messages_per_block(&report.runs, &report.scaling),
-        "Consensus messages all nodes sent per committed block, against the number of validators.",
-    ));
-    if report.config.faults.iter().any(|f| *f != FaultKind::None) {
-        body.push_str(&figure(
-            charts::recovery(&report.runs, &report.config.faults),
-            "Time from injecting each fault to the next committed block.",
-        ));
-    }
-    if !report.scaling.is_empty() {
-        let points: Vec<(String, usize, f64)> = report
-            .scaling
-            .iter()
-            .filter(|p| p.status == "ok")
-            .map(|p| (p.engine.clone(), p.validators, p.tx_per_s))
-            .collect();
-        body.push_str(&figure(
-            charts::against_n("Committed tx/s against n", "tx/s", &points),
-            "Throughput of the same workload as the validator set grows.",
-        ));
+    for chart in charts(report) {
+        body.push_str(&figure(chart.svg, chart.caption));
     }
     format!(
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>synod compare</title>\
@@ -187,4 +211,21 @@ pub fn render(report: &Report) -> String {
 /// Writes the page to `path`.
 pub fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
     std::fs::write(path, render(report)).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes each chart as a standalone SVG file into `dir` (for a README or a slide), with the
+/// namespace declaration a file needs to be shown as an image. Returns how many it wrote.
+pub fn write_charts(report: &Report, dir: &Path) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let charts = charts(report);
+    for chart in &charts {
+        // A chart that could not be drawn is a note, not an SVG: the page has it, no file does.
+        let Some(rest) = chart.svg.strip_prefix("<svg") else {
+            continue;
+        };
+        let file = dir.join(format!("{}.svg", chart.name));
+        let svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\"{rest}");
+        std::fs::write(&file, svg).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(charts.len())
 }
