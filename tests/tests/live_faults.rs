@@ -146,6 +146,10 @@ fn a_node_restarted_byzantine_says_so_and_an_unknown_behaviour_is_refused() {
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("unknown Raft behaviour"), "{said}");
+    assert!(
+        net.status(1).is_some(),
+        "a refused behaviour leaves the node running"
+    );
 
     let out = synod_ok(&["testnet", "byzantine", &name, "silent", "--dir", &dir]);
     assert!(out.contains("--byzantine silent"), "{out}");

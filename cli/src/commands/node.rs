@@ -12,7 +12,7 @@ pub struct NodeArgs {
     home: PathBuf,
     /// Run this validator with a deliberate Byzantine fault, for experiments on dev chains
     /// (refused elsewhere). PBFT: equivocate, silent, censor, censor=<address>, bad-block,
-    /// bad-new-view, double-vote, amnesia. Raft: equivocate, silent, replay.
+    /// bad-new-view, double-vote, amnesia. Raft: equivocate, silent, replay (duplicates at once).
     #[arg(long, value_name = "BEHAVIOUR")]
     byzantine: Option<String>,
 }

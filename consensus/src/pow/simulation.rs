@@ -218,9 +218,10 @@ pub fn pow_random_faults(
     pow_random_faults_of(seed, nodes, duration, options, FaultMix::ALL)
 }
 
-/// [`pow_random_faults`] drawing only the kinds in `mix` (a slot whose kind is left out stays
-/// quiet, so the same seed places the remaining faults at the same times; without `loss` the
-/// network neither loses nor duplicates messages).
+/// [`pow_random_faults`] drawing only the kinds in `mix`: a slot whose kind is left out stays
+/// quiet and skips that kind's own draws, so a seed replays exactly with the same mix, but the
+/// same seed with another mix is another schedule. Without `loss` the network neither loses
+/// nor duplicates messages.
 pub fn pow_random_faults_of(
     seed: u64,
     nodes: usize,

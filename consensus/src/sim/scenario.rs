@@ -424,8 +424,9 @@ pub fn random_faults<E: Engine>(seed: u64, nodes: usize, duration: Millis) -> Sc
     random_faults_of(seed, nodes, duration, FaultMix::ALL)
 }
 
-/// [`random_faults`] drawing only the kinds in `mix` (a slot whose kind is left out stays
-/// quiet, so the same seed places the remaining faults at the same times).
+/// [`random_faults`] drawing only the kinds in `mix`: a slot whose kind is left out stays quiet
+/// and skips that kind's own draws, so a seed replays exactly with the same mix, but the same
+/// seed with another mix is another schedule.
 pub fn random_faults_of<E: Engine>(
     seed: u64,
     nodes: usize,

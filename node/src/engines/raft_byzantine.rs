@@ -1,8 +1,9 @@
 //! A Raft node that lies, for dev-chain experiments (`synod node --byzantine equivocate` on a
 //! Raft chain): the honest engine runs unchanged and its outgoing messages pass through the
-//! simulator's Raft adversary, so a live testnet shows what `synod simulate` shows. Broadcasts
-//! become one send per genesis validator, because an equivocator says different things to
-//! different peers. An adversary's extra delay is not honoured live (a replay goes out at once).
+//! simulator's Raft adversary, so a live testnet shows what `synod simulate` shows. A broadcast
+//! (Raft sends to each member itself today) would become one send per current member, because
+//! an equivocator says different things to different peers. An adversary's extra delay is not
+//! honoured live: `replay` duplicates at once rather than arriving stale.
 
 use synod_consensus::engine::{Action, Engine, EngineStatus, Input, Millis, NodeId};
 use synod_consensus::raft::RaftEngine;
@@ -19,8 +20,8 @@ pub(super) struct ByzantineRaft {
     inner: RaftEngine,
     adversary: Box<dyn Adversary<RaftMessage>>,
     rng: DetRng,
-    /// Every genesis validator but this node: where a broadcast goes.
-    peers: Vec<NodeId>,
+    /// This node: a broadcast goes to every current member but it.
+    me: NodeId,
 }
 
 impl ByzantineRaft {
@@ -37,7 +38,7 @@ impl ByzantineRaft {
                 &ctx.genesis.chain_id,
             ),
             rng: DetRng::new(rand::random()),
-            peers: validators.into_iter().filter(|v| *v != me).collect(),
+            me,
         }
     }
 
@@ -74,7 +75,8 @@ impl Engine for ByzantineRaft {
             match action {
                 Action::Send { to, msg } => self.send(now, to, msg, out),
                 Action::Broadcast(msg) => {
-                    for to in self.peers.clone() {
+                    let me = self.me;
+                    for to in self.inner.status().members.into_iter().filter(|m| *m != me) {
                         self.send(now, to, msg.clone(), out);
                     }
                 }

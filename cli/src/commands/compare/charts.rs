@@ -195,7 +195,7 @@ pub fn messages_per_block(runs: &[Run], scaling: &[ScalePoint]) -> String {
         runs.iter()
             .filter(|r| r.ok() && r.fault == FaultKind::None)
             .filter_map(|r| {
-                let m = r.phase("during")?.messages_per_block?;
+                let m = r.per_block().0?;
                 Some((r.engine.clone(), r.validators, m))
             })
             .collect()

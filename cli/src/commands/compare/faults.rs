@@ -9,6 +9,9 @@ use anyhow::{Context, bail};
 use clap::CommandFactory;
 use nix::sys::signal::Signal;
 
+use synod_consensus::pbft::ByzantineBehaviour;
+use synod_consensus::raft::simulation::RaftBehaviour;
+
 use super::plan::{FaultKind, byzantine_f, crash_f};
 use crate::cluster::Cluster;
 use crate::commands::testnet::faults as live;
@@ -36,13 +39,30 @@ pub fn check_available(faults: &[FaultKind]) -> anyhow::Result<()> {
 }
 
 /// Why `engine` cannot be run under `kind` on a live testnet, if it cannot: proof of work has
-/// no leader to crash, isolate or turn (a lying miner is shown by `synod simulate` instead).
-pub fn not_applicable(engine: &str, kind: FaultKind) -> Option<String> {
-    (engine == "pow" && kind != FaultKind::None).then(|| {
-        format!(
+/// no leader to crash, isolate or turn (a lying miner is shown by `synod simulate` instead),
+/// and a Byzantine `behaviour` must be one the engine has.
+pub fn not_applicable(engine: &str, kind: FaultKind, behaviour: &str) -> Option<String> {
+    if engine == "pow" && kind != FaultKind::None {
+        return Some(format!(
             "proof of work has no leader for the {kind} fault to aim at; crash or isolate a miner with synod testnet kill / partition"
-        )
-    })
+        ));
+    }
+    if kind != FaultKind::Byzantine {
+        return None;
+    }
+    let known = match engine {
+        "raft" => behaviour
+            .parse::<RaftBehaviour>()
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        _ => behaviour
+            .parse::<ByzantineBehaviour>()
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    };
+    known
+        .err()
+        .map(|e| format!("a {engine} node cannot run --byzantine {behaviour}: {e}"))
 }
 
 /// A fault in force: what was done, and to whom.
@@ -166,12 +186,13 @@ pub fn inject(
                 "restart {} (the leader) with --byzantine {behaviour}",
                 cluster.name(leader)
             );
-            if engine == "raft" {
-                // A restarted Raft node comes back a follower, and only a leader can equivocate.
-                match lead_again(cluster, leader) {
-                    Ok(()) => detail.push_str(", and hand it the leadership"),
-                    Err(e) => detail.push_str(&format!(" (it did not lead again: {e})")),
-                }
+            // A restarted Raft node comes back a follower, and only a leader can equivocate or
+            // replay its appends; a silent one cannot win an election (it is a crashed leader).
+            if engine == "raft" && behaviour != "silent" {
+                lead_again(cluster, leader).context(
+                    "the Byzantine Raft node did not lead again, so the fault would show nothing",
+                )?;
+                detail.push_str(", and hand it the leadership");
             }
             let byzantine_since = Some(Instant::now());
             Ok(Injected {

@@ -118,7 +118,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         let mut unavailable: Option<String> = None;
         for fault in &args.faults {
             let label = format!("[{}/{total}] {engine} n={n} {fault}", runs.len() + 1);
-            let skipped = faults::not_applicable(engine, *fault);
+            let skipped = faults::not_applicable(engine, *fault, &args.behaviour);
             let mut result = match (&unavailable, skipped) {
                 (Some(reason), _) => Run::not_run(engine, *fault, n, "unavailable", reason.clone()),
                 (None, Some(reason)) => Run::not_run(engine, *fault, n, "not run", reason),
@@ -215,8 +215,7 @@ fn scale(
             let point = match outcome {
                 Ok(run) => {
                     let all: Vec<_> = run.phases.iter().collect();
-                    let blocks: usize = all.iter().map(|p| p.blocks).sum();
-                    let per_block = |x: f64| (blocks > 0).then(|| x / blocks as f64);
+                    let (messages_per_block, bytes_per_block) = run.per_block();
                     let span = all.last().map_or(1.0, |p| p.end_ms) / 1000.0;
                     ScalePoint {
                         engine: engine.clone(),
@@ -224,8 +223,8 @@ fn scale(
                         status: "ok".into(),
                         tx_per_s: all.iter().map(|p| p.committed_txs).sum::<usize>() as f64
                             / span.max(1e-9),
-                        messages_per_block: per_block(all.iter().map(|p| p.messages).sum()),
-                        bytes_per_block: per_block(all.iter().map(|p| p.bytes).sum()),
+                        messages_per_block,
+                        bytes_per_block,
                         p50_ms: run.phase("during").map_or(0.0, |p| p.latency_ms.p50),
                     }
                 }

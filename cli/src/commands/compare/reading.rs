@@ -63,11 +63,7 @@ pub fn run(run: &Run) -> String {
             tps("before").max(tps("during")),
             run.phase("during")
                 .map_or("-".into(), |p| ms(p.latency_ms.p50)),
-            // A phase without a block (proof of work between two blocks) has no figure.
-            ["during", "before", "after"]
-                .into_iter()
-                .find_map(|name| run.phase(name).and_then(|p| p.messages_per_block))
-                .unwrap_or(0.0),
+            run.per_block().0.unwrap_or(0.0),
         ),
         fault => {
             let next = run
@@ -117,7 +113,7 @@ pub fn report(report: &Report) -> Vec<String> {
             .runs
             .iter()
             .find(|r| r.ok() && r.engine == engine && r.fault == FaultKind::None)
-            .and_then(|r| r.phase("during").and_then(|p| p.messages_per_block))
+            .and_then(|r| r.per_block().0)
     };
     if let (Some(raft), Some(pbft)) = (baseline("raft"), baseline("pbft")) {
         out.push(format!(

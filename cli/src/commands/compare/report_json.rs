@@ -213,6 +213,17 @@ impl Run {
     pub fn phase(&self, name: &str) -> Option<&Phase> {
         self.phases.iter().find(|p| p.phase == name)
     }
+
+    /// Consensus messages and bytes per committed block over the whole run (every phase): a
+    /// phase may hold no block at all (proof of work between two blocks), the run always does.
+    pub fn per_block(&self) -> (Option<f64>, Option<f64>) {
+        let blocks: usize = self.phases.iter().map(|p| p.blocks).sum();
+        let per_block = |x: f64| (blocks > 0).then(|| x / blocks as f64);
+        (
+            per_block(self.phases.iter().map(|p| p.messages).sum()),
+            per_block(self.phases.iter().map(|p| p.bytes).sum()),
+        )
+    }
 }
 
 /// One engine at one size in the scaling run.

@@ -44,9 +44,9 @@ pub struct Passed {
 
 /// Refuses what this build cannot simulate, with the reason.
 pub fn check(engine: &str, spec: &SeedSpec) -> anyhow::Result<()> {
-    if spec.byzantine > spec.nodes {
+    if spec.byzantine >= spec.nodes {
         anyhow::bail!(
-            "--byzantine {} exceeds --nodes {}",
+            "--byzantine {} leaves no honest node among --nodes {}: progress and agreement are checked on honest nodes",
             spec.byzantine,
             spec.nodes
         );

@@ -28,9 +28,10 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0)]
     byzantine: usize,
     /// How they misbehave (Raft: equivocate, silent, replay; PBFT: equivocate, silent, censor,
-    /// bad-block, bad-new-view, double-vote, amnesia; PoW: withhold, forge).
-    #[arg(long, default_value = "equivocate")]
-    behaviour: String,
+    /// bad-block, bad-new-view, double-vote, amnesia; PoW: withhold, forge). Default:
+    /// equivocate, or withhold for PoW.
+    #[arg(long)]
+    behaviour: Option<String>,
     /// Fault kinds the random schedules draw from: crash, partition, loss (or none).
     #[arg(long, value_delimiter = ',', default_value = "crash,partition,loss")]
     faults: Vec<String>,
@@ -53,6 +54,19 @@ pub struct SimulateArgs {
 const TRACE_LINES: usize = 500_000;
 /// Violations listed one by one; the rest are counted.
 const LISTED: usize = 20;
+
+impl SimulateArgs {
+    /// The behaviour asked for, or the engine's first: PoW has no equivocation.
+    fn behaviour(&self) -> String {
+        self.behaviour.clone().unwrap_or_else(|| {
+            if self.engine == "pow" {
+                "withhold".into()
+            } else {
+                "equivocate".into()
+            }
+        })
+    }
+}
 
 fn mix(faults: &[String]) -> anyhow::Result<FaultMix> {
     let mut mix = FaultMix::NONE;
@@ -79,7 +93,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let spec = SeedSpec {
         nodes: args.nodes,
         byzantine: args.byzantine,
-        behaviour: args.behaviour.clone(),
+        behaviour: args.behaviour(),
         mix: mix(&args.faults)?,
         duration_ms: args.duration_ms,
         trace_lines: if args.trace { TRACE_LINES } else { 48 },
@@ -122,7 +136,8 @@ fn replay_line(args: &SimulateArgs, seed: u64) -> String {
     if args.byzantine > 0 {
         line.push_str(&format!(
             " --byzantine {} --behaviour {}",
-            args.byzantine, args.behaviour
+            args.byzantine,
+            args.behaviour()
         ));
     }
     if args.duration_ms != 10_000 {
@@ -134,7 +149,7 @@ fn replay_line(args: &SimulateArgs, seed: u64) -> String {
 
 fn report(args: &SimulateArgs, seeds: &[u64], failures: &[SimFailure], steps: u64, commits: usize) {
     let who = if args.byzantine > 0 {
-        format!(", {} {}", args.byzantine, args.behaviour)
+        format!(", {} {}", args.byzantine, args.behaviour())
     } else {
         String::new()
     };

@@ -114,7 +114,7 @@ pub struct ByzantineArgs {
     /// The node (name like node1, or index).
     pub node: String,
     /// The behaviour. PBFT: equivocate, silent, censor, censor=<address>, bad-block,
-    /// bad-new-view, double-vote, amnesia. Raft: equivocate, silent, replay.
+    /// bad-new-view, double-vote, amnesia. Raft: equivocate, silent, replay (duplicates at once).
     pub behaviour: String,
     /// Testnet folder.
     #[arg(long, default_value = "testnet")]
@@ -249,6 +249,13 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             let (manifest, i) = node(&args.dir, &args.node)?;
             let name = &manifest.nodes[i].name;
             let home = args.dir.join(&manifest.nodes[i].home);
+            // Refuse what the node would refuse before stopping it, so a typo costs nothing.
+            let genesis =
+                synod_genesis::Genesis::load(&synod_genesis::Home::new(&home).genesis_path())?;
+            synod_node::RunOptions {
+                byzantine: Some(args.behaviour.clone()),
+            }
+            .behaviour(&genesis, true)?;
             procs::stop(&home, Duration::from_secs(5))?;
             let pid = procs::start_with(&home, &["--byzantine", &args.behaviour])?;
             // A refused behaviour ends the process at once: say why instead of "started".
