@@ -5,6 +5,8 @@
 //! that term signed the block; proof of work, that the header carries the work its bits claim.
 
 use synod_chain::BlockHeader;
+use synod_chain::hash::Hash;
+use synod_chain::merkle::merkle_root;
 use synod_chain::target::Target;
 use synod_genesis::EngineConfig;
 
@@ -30,6 +32,26 @@ pub enum FinalityError {
     /// A proof-of-work header with unusable bits.
     #[error("the block's bits are not a target: {0}")]
     BadBits(String),
+    /// A body that is not the one the header commits to.
+    #[error("the transactions do not match the header's tx_root")]
+    BodyMismatch,
+}
+
+/// Checks a whole block as a stranger would: the body is the one the header commits to
+/// (`tx_ids` hash to its `tx_root`) and the header's finality proof checks. What
+/// `synod block verify` and `get_block`'s `finality` field report.
+pub fn verify_block(
+    engine: &EngineConfig,
+    chain_id: &str,
+    validators: &[NodeId],
+    header: &BlockHeader,
+    tx_ids: &[Hash],
+    proof: &[u8],
+) -> Result<(), FinalityError> {
+    if merkle_root(tx_ids) != header.tx_root {
+        return Err(FinalityError::BodyMismatch);
+    }
+    verify_finality(engine, chain_id, validators, header, proof)
 }
 
 /// Checks `proof` for `header` on a chain run by `engine` with `validators` (genesis order).
@@ -122,6 +144,25 @@ mod tests {
             verify_finality(&engine, "finality", &validators, &header, b"junk"),
             Err(FinalityError::Raft(RaftProofError::Malformed(_)))
         ));
+        // The whole block: the genesis body is empty, so an id more is another body.
+        let body = fx.genesis.block.tx_ids();
+        let good = proof(leader, 7);
+        assert_eq!(
+            verify_block(&engine, "finality", &validators, &header, &body, &good),
+            Ok(())
+        );
+        let other_body = [header.hash()];
+        assert_eq!(
+            verify_block(
+                &engine,
+                "finality",
+                &validators,
+                &header,
+                &other_body,
+                &good
+            ),
+            Err(FinalityError::BodyMismatch)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use synod_tests::chain_audit::{
     assert_proofs_verify, chain_id, commit_on_every_node, is_committed, submit, transfers,
     wait_committed_on, wait_converged,
 };
-use synod_tests::testnet::{Testnet, observer_home, start_node, wait_for};
+use synod_tests::testnet::{Testnet, observer_home, start_node, synod, synod_ok, wait_for};
 
 const N: usize = 4;
 
@@ -34,7 +34,53 @@ fn four_replicas_commit_everywhere_with_verifiable_certificates() {
     net.up();
     // Each replica receives transfers from its own account: backups' ones reach the primary.
     commit_on_every_node(&net);
+    // That audit read the stopped databases; the checks below ask the running nodes.
+    net.up();
+    let dir = net.dir.to_string_lossy().to_string();
+    let height = net.height(1).to_string();
+    // `get_block` says the certificate checks; `synod block verify` checks it itself, from the
+    // testnet's genesis; against another genesis (other validator keys) the same block fails.
+    let block = net
+        .client(2)
+        .call(
+            "get_block",
+            json!({ "height": net.height(2), "txs": "none" }),
+        )
+        .unwrap();
+    assert_eq!(block["finality"]["verified"], true, "{block}");
+    let out = synod_ok(&["block", "verify", &height, "--dir", &dir, "--node", "node1"]);
+    assert!(out.contains("finality proof checks"), "{out}");
+    let strangers = tempfile::tempdir().unwrap();
+    let strangers_dir = strangers.path().join("net").to_string_lossy().to_string();
+    synod_ok(&[
+        "testnet",
+        "init",
+        "--engine",
+        "pbft",
+        "--validators",
+        "4",
+        "--random-keys",
+        "--dir",
+        &strangers_dir,
+    ]);
+    let other_genesis = format!("{strangers_dir}/genesis.json");
+    let refused = synod(&[
+        "block",
+        "verify",
+        &height,
+        "--dir",
+        &dir,
+        "--genesis",
+        &other_genesis,
+    ]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stdout);
+    assert!(said.contains("FAILED"), "{said}");
     assert_proofs_verify(&net, &(0..N).collect::<Vec<_>>());
+    // Offline, on a stopped replica's home.
+    let home = net.home(3).to_string_lossy().to_string();
+    let out = synod_ok(&["inspect", "--home", &home, "verify", &height]);
+    assert!(out.contains("finality proof checks"), "{out}");
 }
 
 /// SIGKILL the primary under load: the backups move to a new view and commit again, the killed

@@ -56,13 +56,64 @@ pub struct TargetOnly {
 /// Arguments of `synod block`.
 #[derive(Args, Debug)]
 pub struct BlockArgs {
-    /// Height, or block id (64 hex chars).
+    /// Height, or block id (64 hex chars); or `verify` followed by one, to check the block as a
+    /// stranger would (its body and its finality proof, against the genesis alone).
     block: String,
+    /// The block to verify, after `verify`.
+    #[arg(value_name = "BLOCK")]
+    verify_block: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// The genesis to verify against (default: the testnet folder's `genesis.json`, not the
+    /// node's word).
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
     #[command(flatten)]
     target: Target,
+}
+
+/// The `get_block` parameters for a height or a block id.
+fn block_params(block: &str) -> Value {
+    match block.parse::<u64>() {
+        Ok(height) => json!({ "height": height }),
+        Err(_) => json!({ "hash": block }),
+    }
+}
+
+/// `synod block verify <block>`: fetches the block's canonical header, transaction ids and
+/// proof, and checks them against a genesis this command reads itself.
+fn verify(args: &BlockArgs, block: &str) -> anyhow::Result<()> {
+    let genesis_path = match (&args.genesis, &args.target.rpc) {
+        (Some(path), _) => path.clone(),
+        (None, None) => args.target.dir.join("genesis.json"),
+        (None, Some(_)) => bail!("with --rpc, say which genesis to verify against: --genesis FILE"),
+    };
+    let genesis = synod_genesis::Genesis::load(&genesis_path)?;
+    let mut params = block_params(block);
+    params["txs"] = json!("ids");
+    let b = args.target.client()?.call("get_block", params)?;
+    let field = |name: &str| {
+        b[name]
+            .as_str()
+            .with_context(|| format!("the node's answer has no {name:?}"))
+    };
+    let header_bytes = hex::decode(field("header")?).context("the header is not hex")?;
+    let header = synod_chain::BlockHeader::decode(&header_bytes)
+        .map_err(|e| anyhow::anyhow!("the header does not decode: {e}"))?;
+    let id: synod_chain::hash::Hash = field("hash")?.parse().context("the block id")?;
+    let proof = hex::decode(field("proof")?).context("the proof is not hex")?;
+    let tx_ids = b["tx_ids"]
+        .as_array()
+        .context("the node's answer has no tx_ids")?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .and_then(|s| s.parse().ok())
+                .context("a transaction id is not 64 hex chars")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    super::verify::verify_and_report(&genesis, Some(id), &header, &tx_ids, &proof)
 }
 
 /// Arguments of `synod account`.
@@ -193,12 +244,16 @@ pub fn status(args: TargetOnly) -> anyhow::Result<()> {
 }
 
 pub fn block(args: BlockArgs) -> anyhow::Result<()> {
+    match (args.block.as_str(), &args.verify_block) {
+        ("verify", Some(block)) => return verify(&args, block),
+        ("verify", None) => bail!("say which block to verify: synod block verify <height|id>"),
+        (_, Some(extra)) => {
+            bail!("unexpected argument {extra:?} (did you mean `synod block verify`?)")
+        }
+        _ => {}
+    }
     let mut client = args.target.client()?;
-    let params = match args.block.parse::<u64>() {
-        Ok(height) => json!({ "height": height }),
-        Err(_) => json!({ "hash": args.block }),
-    };
-    let b = client.call("get_block", params)?;
+    let b = client.call("get_block", block_params(&args.block))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&b)?);
         return Ok(());
@@ -215,6 +270,17 @@ pub fn block(args: BlockArgs) -> anyhow::Result<()> {
         ("proposer", text(&b["proposer"])),
         ("round", b["round"].to_string()),
         ("final", b["final"].to_string()),
+        (
+            "finality proof",
+            match (
+                b["finality"]["verified"].as_bool(),
+                b["finality"]["error"].as_str(),
+            ) {
+                (Some(true), _) => "checks (on this node)".to_string(),
+                (_, Some(e)) => format!("DOES NOT CHECK: {e}"),
+                _ => "-".to_string(),
+            },
+        ),
         ("transactions", b["tx_count"].to_string()),
     ];
     // Proof-of-work blocks carry their work and their depth in the chain.

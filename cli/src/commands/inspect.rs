@@ -40,6 +40,12 @@ enum InspectCommand {
     },
     /// Walk the whole chain, check every index, and replay every block from genesis.
     Check,
+    /// Check one block as a stranger would, from the genesis alone: its body against its header
+    /// and its finality proof (a PBFT commit certificate, a Raft leader's signature, its work).
+    Verify {
+        /// Height or block id.
+        block: String,
+    },
 }
 
 fn open(home: &Home) -> anyhow::Result<(Store, Genesis)> {
@@ -107,6 +113,17 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                     ])
                 );
             }
+        }
+        InspectCommand::Verify { block } => {
+            let block = find_block(&store, &block)?;
+            let proof = store.proof(&block.hash())?;
+            super::verify::verify_and_report(
+                &genesis,
+                None,
+                &block.header,
+                &block.tx_ids(),
+                &proof,
+            )?;
         }
         InspectCommand::Block { block } => {
             let block = find_block(&store, &block)?;

@@ -12,6 +12,7 @@ mod pow_flags;
 mod simulate;
 mod target;
 pub mod testnet;
+mod verify;
 
 use clap::{Parser, Subcommand};
 

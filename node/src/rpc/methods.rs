@@ -310,6 +310,7 @@ fn block_json(block: &Block, proof: &[u8], txs: &str, finalized: u64) -> Value {
         "nonce": h.seal.nonce,
         "tx_count": block.txs.len(),
         "proof": hex::encode(proof),
+        "header": hex::encode(h.encode()),
         "final": h.height <= finalized,
     });
     match txs {
@@ -318,6 +319,31 @@ fn block_json(block: &Block, proof: &[u8], txs: &str, finalized: u64) -> Value {
         _ => value["txs"] = json!(block.txs),
     }
     value
+}
+
+/// Whether the stored block checks as a stranger would check it (body against header, finality
+/// proof against the current validators): `{"verified": true}` or the reason it does not.
+fn finality_json(ctx: &NodeContext, block: &Block, proof: &[u8]) -> Value {
+    if block.header.height == 0 {
+        // The genesis block has no proof: it is the genesis file's, which every node starts from.
+        return json!({ "verified": true, "genesis": true });
+    }
+    let validators: Vec<PublicKey> = ctx
+        .members
+        .read()
+        .map(|m| m.iter().copied().collect())
+        .unwrap_or_default();
+    match synod_consensus::finality::verify_block(
+        &ctx.genesis.engine,
+        &ctx.genesis.chain_id,
+        &validators,
+        &block.header,
+        &block.tx_ids(),
+        proof,
+    ) {
+        Ok(()) => json!({ "verified": true }),
+        Err(e) => json!({ "verified": false, "error": e.to_string() }),
+    }
 }
 
 async fn get_block(ctx: &Arc<NodeContext>, params: &Value) -> Result<Value, RpcError> {
@@ -358,6 +384,7 @@ async fn get_block(ctx: &Arc<NodeContext>, params: &Value) -> Result<Value, RpcE
             .proof(&block.hash())
             .map_err(|e| RpcError::internal(e.to_string()))?;
         let mut value = block_json(&block, &proof, &txs, ctx.store.finalized_height());
+        value["finality"] = finality_json(&ctx, &block, &proof);
         super::mining::add_pow_fields(&ctx, &reader, &block, &proof, &mut value)?;
         Ok(value)
     })
