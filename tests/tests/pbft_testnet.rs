@@ -272,3 +272,57 @@ fn observer_follows_by_checking_commit_certificates() {
     assert_eq!(ours["hash"], theirs["hash"]);
     assert_eq!(ours["final"], true);
 }
+
+/// Seven replicas tolerate f = 2 Byzantine ones: `testnet up --byzantine` starts a silent
+/// backup, then `testnet byzantine` turns the primary of view 0 into an equivocator. The five
+/// honest replicas (exactly a quorum of 2f+1) replace the primary, commit every transfer sent to
+/// them, and hold identical chains with certificates that verify.
+#[test]
+fn seven_replicas_with_two_byzantine_keep_committing() {
+    const SEVEN: usize = 7;
+    let net = Testnet::init("pbft", SEVEN, 2, &[]);
+    let dir = net.dir.to_string_lossy().to_string();
+    let out = synod_ok(&[
+        "testnet",
+        "up",
+        "--dir",
+        &dir,
+        "--timeout",
+        "120",
+        "--byzantine",
+        "node6=silent",
+    ]);
+    assert!(
+        out.contains("started node6 with --byzantine silent"),
+        "{out}"
+    );
+    synod_ok(&["testnet", "byzantine", "node0", "equivocate", "--dir", &dir]);
+    let honest: Vec<usize> = (1..6).collect();
+    let keys = account_keys(&net);
+    let chain = chain_id(&net);
+    let mut ids = Vec::new();
+    for (batch, &i) in honest.iter().enumerate() {
+        let txs = transfers(&chain, &keys[0], &keys[1], 10 * batch as u64, 10);
+        ids.extend(submit(&mut net.client(i), &txs).unwrap());
+    }
+    wait_committed_on(&net, honest.iter().copied(), &ids, Duration::from_secs(90));
+    let top = honest.iter().map(|i| net.height(*i)).max().unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "the honest replicas at one height",
+        || honest.iter().all(|i| net.height(*i) == top),
+    );
+    assert!(
+        honest.iter().filter_map(|i| view(&net, *i)).min().unwrap() >= 1,
+        "the equivocating primary of view 0 was replaced"
+    );
+    for byzantine in [0, 6] {
+        assert!(
+            net.log(byzantine)
+                .contains("deliberate Byzantine behaviour"),
+            "node{byzantine} ran honest"
+        );
+    }
+    assert_databases_identical_among(&net, &honest);
+    assert_proofs_verify(&net, &honest);
+}

@@ -1,6 +1,7 @@
 //! Starting and stopping a testnet's node processes: `up` (and its quiet form for commands that
 //! measure), `down` and `reset`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,8 +16,9 @@ use crate::commands::pow_flags::PowFlags;
 use crate::procs;
 
 /// Starts every stopped node of `dir` (creating a default testnet first if there is none) and
-/// waits until all are connected and committing.
-pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
+/// waits until all are connected and committing. `byzantine` names nodes to start with a
+/// Byzantine behaviour (`node0=equivocate`).
+pub fn up(dir: &Path, timeout: Duration, hints: bool, byzantine: &[String]) -> anyhow::Result<()> {
     if !dir.join(testnet::MANIFEST_FILE).exists() {
         let args = InitArgs {
             engine: "raft".into(),
@@ -37,7 +39,8 @@ pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
         println!("created a 4-node raft testnet in {}", dir.display());
     }
     let manifest = load(dir)?;
-    start_stopped(dir, &manifest, &mut |line| println!("{line}"))?;
+    let behaviours = byzantine_nodes(dir, &manifest, byzantine)?;
+    start_stopped(dir, &manifest, &behaviours, &mut |line| println!("{line}"))?;
     wait_ready(dir, &manifest, timeout, true)?;
     if !hints {
         return Ok(());
@@ -69,21 +72,57 @@ pub fn up(dir: &Path, timeout: Duration, hints: bool) -> anyhow::Result<()> {
 /// all are connected and committing (for commands that create testnets to measure them).
 pub fn up_quiet(dir: &Path, timeout: Duration) -> anyhow::Result<TestnetManifest> {
     let manifest = load(dir)?;
-    start_stopped(dir, &manifest, &mut |_| {})?;
+    start_stopped(dir, &manifest, &BTreeMap::new(), &mut |_| {})?;
     wait_ready(dir, &manifest, timeout, false)?;
     Ok(manifest)
+}
+
+/// Reads `NODE=BEHAVIOUR` pairs into node index → behaviour, each checked as the node would.
+fn byzantine_nodes(
+    dir: &Path,
+    manifest: &TestnetManifest,
+    pairs: &[String],
+) -> anyhow::Result<BTreeMap<usize, String>> {
+    let mut out = BTreeMap::new();
+    for pair in pairs {
+        let (node, behaviour) = pair
+            .split_once('=')
+            .with_context(|| format!("--byzantine {pair:?}: expected NODE=BEHAVIOUR"))?;
+        let i = manifest
+            .node_index(node)
+            .with_context(|| format!("--byzantine {pair:?}: the testnet has no node {node:?}"))?;
+        super::check_behaviour(&dir.join(&manifest.nodes[i].home), behaviour)?;
+        if out.insert(i, behaviour.to_string()).is_some() {
+            bail!("--byzantine names {node} twice");
+        }
+    }
+    Ok(out)
 }
 
 fn start_stopped(
     dir: &Path,
     manifest: &TestnetManifest,
+    byzantine: &BTreeMap<usize, String>,
     report: &mut dyn FnMut(String),
 ) -> anyhow::Result<()> {
-    for node in &manifest.nodes {
+    for (i, node) in manifest.nodes.iter().enumerate() {
         let home = dir.join(&node.home);
-        match procs::running_pid(&home) {
-            Some(pid) => report(format!("{} already running (pid {pid})", node.name)),
-            None => {
+        let behaviour = byzantine.get(&i);
+        match (procs::running_pid(&home), behaviour) {
+            (Some(pid), Some(b)) => bail!(
+                "{} is already running (pid {pid}); restart it Byzantine with `synod testnet byzantine {} {b}`",
+                node.name,
+                node.name
+            ),
+            (Some(pid), None) => report(format!("{} already running (pid {pid})", node.name)),
+            (None, Some(b)) => {
+                let pid = procs::start_with(&home, &["--byzantine", b])?;
+                report(format!(
+                    "started {} with --byzantine {b} (pid {pid})",
+                    node.name
+                ));
+            }
+            (None, None) => {
                 let pid = procs::start(&home)?;
                 report(format!("started {} (pid {pid})", node.name));
             }

@@ -69,6 +69,10 @@ pub struct UpArgs {
     /// How long to wait for the nodes to connect and commit, in seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Start a node with a Byzantine behaviour, `NODE=BEHAVIOUR` (repeatable; dev chains only;
+    /// see `synod node --byzantine`), e.g. `--byzantine node0=equivocate`.
+    #[arg(long, value_name = "NODE=BEHAVIOUR")]
+    pub byzantine: Vec<String>,
 }
 
 /// Arguments of `synod testnet status`.
@@ -119,6 +123,17 @@ pub struct ByzantineArgs {
     /// Testnet folder.
     #[arg(long, default_value = "testnet")]
     pub dir: PathBuf,
+}
+
+/// Refuses `behaviour` for the node on `home` the way the node itself would (an unknown name,
+/// a chain that is not a dev chain, an engine without Byzantine modes).
+pub fn check_behaviour(home: &Path, behaviour: &str) -> anyhow::Result<()> {
+    let genesis = synod_genesis::Genesis::load(&synod_genesis::Home::new(home).genesis_path())?;
+    synod_node::RunOptions {
+        byzantine: Some(behaviour.to_string()),
+    }
+    .behaviour(&genesis, true)?;
+    Ok(())
 }
 
 /// How long a restarted node may take to answer on its RPC address.
@@ -209,7 +224,12 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             let cluster = Cluster::new(&args.dir, load(&args.dir)?);
             faults::report(&cluster, faults::delay(&cluster, &args)?)
         }
-        TestnetCommand::Up(args) => up(&args.dir, Duration::from_secs(args.timeout), true),
+        TestnetCommand::Up(args) => up(
+            &args.dir,
+            Duration::from_secs(args.timeout),
+            true,
+            &args.byzantine,
+        ),
         TestnetCommand::Status(args) => status(&args.dir, args.watch),
         TestnetCommand::Down(args) => down(&args.dir),
         TestnetCommand::Reset(args) => reset(&args.dir),
@@ -250,12 +270,7 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             let name = &manifest.nodes[i].name;
             let home = args.dir.join(&manifest.nodes[i].home);
             // Refuse what the node would refuse before stopping it, so a typo costs nothing.
-            let genesis =
-                synod_genesis::Genesis::load(&synod_genesis::Home::new(&home).genesis_path())?;
-            synod_node::RunOptions {
-                byzantine: Some(args.behaviour.clone()),
-            }
-            .behaviour(&genesis, true)?;
+            check_behaviour(&home, &args.behaviour)?;
             procs::stop(&home, Duration::from_secs(5))?;
             let pid = procs::start_with(&home, &["--byzantine", &args.behaviour])?;
             // A refused behaviour ends the process at once: say why instead of "started".
