@@ -101,6 +101,25 @@ impl Cluster {
             .unwrap_or(0)
     }
 
+    /// Consensus messages and bytes every node has sent so far, summed over the nodes that
+    /// answer (counters start at zero with each node process).
+    pub fn traffic(&self) -> (f64, f64) {
+        (0..self.len())
+            .filter_map(|i| {
+                RpcClient::new(self.rpc(i))
+                    .with_timeout(PROBE_TIMEOUT)
+                    .metrics()
+                    .ok()
+            })
+            .map(|text| {
+                (
+                    metric_sum(&text, "synod_messages_sent_total"),
+                    metric_sum(&text, "synod_consensus_bytes_sent_total"),
+                )
+            })
+            .fold((0.0, 0.0), |(m, b), (dm, db)| (m + dm, b + db))
+    }
+
     /// The highest round (Raft term, PBFT view) any node reports.
     pub fn max_round(&self) -> u64 {
         (0..self.len())

@@ -98,6 +98,8 @@ struct RunResult {
     leader_changes: u64,
     /// The leader's own admitted -> committed latency percentiles (p50, p90, p99), when measured.
     leader_latency: Option<[Duration; 3]>,
+    /// Consensus messages and bytes all nodes sent per block committed during the run.
+    per_block: Option<(f64, f64)>,
 }
 
 fn setup(args: &BenchArgs) -> anyhow::Result<Scratch> {
@@ -199,6 +201,8 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
         "p90",
         "p99",
         "leader changes",
+        "msgs/block",
+        "kB/block",
     ]);
     let dropped_before = dropped_at_edge(bench);
     let flood = match args.flood {
@@ -222,6 +226,12 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
             ms(percentile(&result.latencies, 90.0)),
             ms(percentile(&result.latencies, 99.0)),
             result.leader_changes.to_string(),
+            result
+                .per_block
+                .map_or("-".into(), |(m, _)| format!("{m:.0}")),
+            result
+                .per_block
+                .map_or("-".into(), |(_, b)| format!("{:.1}", b / 1000.0)),
         ]);
         results.push(result);
     }
@@ -329,6 +339,7 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
         .as_u64()
         .unwrap_or(0);
     let round_before = cluster.max_round();
+    let traffic_before = cluster.traffic();
     let histogram_before = latency_histogram(&watch_rpc);
     let progress = indicatif::ProgressBar::new(txs.len() as u64);
     progress.set_style(
@@ -371,6 +382,17 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
     let first = trace.first_sent();
     let end = trace.last_commit().unwrap_or(first);
     let histogram_after = latency_histogram(&watch_rpc);
+    let traffic_after = cluster.traffic();
+    let blocks = RpcClient::new(&watch_rpc).call("status", json!({}))?["height"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(start_height);
+    let per_block = (blocks > 0).then(|| {
+        (
+            (traffic_after.0 - traffic_before.0) / blocks as f64,
+            (traffic_after.1 - traffic_before.1) / blocks as f64,
+        )
+    });
     let pick = |p| histogram_percentile(&histogram_before, &histogram_after, p);
     let leader_latency = match (args.to_leader, pick(50.0), pick(90.0), pick(99.0)) {
         (true, Some(a), Some(b), Some(c)) => Some([a, b, c]),
@@ -385,6 +407,7 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
         latencies,
         leader_changes: cluster.max_round().saturating_sub(round_before),
         leader_latency,
+        per_block,
     })
 }
 
