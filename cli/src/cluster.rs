@@ -101,23 +101,24 @@ impl Cluster {
             .unwrap_or(0)
     }
 
-    /// Consensus messages and bytes every node has sent so far, summed over the nodes that
-    /// answer (counters start at zero with each node process).
-    pub fn traffic(&self) -> (f64, f64) {
+    /// Consensus messages and bytes every node has sent so far, summed over the nodes (counters
+    /// start at zero with each node process); `None` if a node did not answer, since a sum over
+    /// fewer nodes compared with one over all of them means nothing.
+    pub fn traffic(&self) -> Option<(f64, f64)> {
         (0..self.len())
-            .filter_map(|i| {
-                RpcClient::new(self.rpc(i))
+            .map(|i| {
+                let text = RpcClient::new(self.rpc(i))
                     .with_timeout(PROBE_TIMEOUT)
                     .metrics()
-                    .ok()
-            })
-            .map(|text| {
-                (
+                    .ok()?;
+                Some((
                     metric_sum(&text, "synod_messages_sent_total"),
                     metric_sum(&text, "synod_consensus_bytes_sent_total"),
-                )
+                ))
             })
-            .fold((0.0, 0.0), |(m, b), (dm, db)| (m + dm, b + db))
+            .try_fold((0.0, 0.0), |(m, b), node| {
+                node.map(|(dm, db)| (m + dm, b + db))
+            })
     }
 
     /// The highest round (Raft term, PBFT view) any node reports.

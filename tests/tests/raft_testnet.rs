@@ -17,13 +17,13 @@ use synod_chain::hash::Hash;
 use synod_chain::keys::SecretKey;
 use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::{ClientError, RpcClient};
-use synod_tests::Background;
 use synod_tests::chain_audit::{
     account_keys, assert_databases_identical, chain_id, commit_on_every_node, is_committed, submit,
     transfers, wait_committed_on, wait_converged,
 };
 use synod_tests::outsider;
 use synod_tests::testnet::{Testnet, observer_home, start_node, synod_bin, wait_for};
+use synod_tests::{Background, ChildGuard};
 
 fn commit_everywhere(validators: usize) {
     let net = Testnet::init("raft", validators, validators, &[]);
@@ -520,4 +520,40 @@ fn admin_rpc_needs_the_cookie_and_refuses_cross_site_requests() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"accepted\":true"), "{body}");
+}
+
+/// `synod tx send` to a node that is down keeps trying with backoff, and the transfer is
+/// admitted and commits once the node is back; the command says how many retries it took.
+#[test]
+fn tx_send_retries_a_node_that_is_down_until_it_is_back() {
+    use std::io::{BufRead, BufReader};
+
+    let net = Testnet::init("raft", 3, 2, &[]);
+    net.up();
+    net.kill(2);
+    let from = net.dir.join(&net.manifest.accounts[0].key);
+    let to = net.manifest.accounts[1].address.to_string();
+    let child = Command::new(synod_bin())
+        .args(["tx", "send", "--dir"])
+        .arg(&net.dir)
+        .args(["--node", "node2", "--from"])
+        .arg(&from)
+        .args(["--to", &to, "--amount", "7", "--wait", "--retry-for", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard(child);
+    // The first try fails (the node is down) before the node is started again.
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("retrying in"), "{line}");
+    net.start(2);
+    let status = child.0.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("retr"), "the retries are reported: {out}");
+    assert!(out.contains("committed in block"), "{out}");
 }

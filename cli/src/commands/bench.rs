@@ -387,12 +387,13 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
         .as_u64()
         .unwrap_or(0)
         .saturating_sub(start_height);
-    let per_block = (blocks > 0).then(|| {
-        (
-            (traffic_after.0 - traffic_before.0) / blocks as f64,
-            (traffic_after.1 - traffic_before.1) / blocks as f64,
-        )
-    });
+    let per_block = match (traffic_before, traffic_after) {
+        (Some(before), Some(after)) if blocks > 0 => Some((
+            (after.0 - before.0) / blocks as f64,
+            (after.1 - before.1) / blocks as f64,
+        )),
+        _ => None,
+    };
     let pick = |p| histogram_percentile(&histogram_before, &histogram_after, p);
     let leader_latency = match (args.to_leader, pick(50.0), pick(90.0), pick(99.0)) {
         (true, Some(a), Some(b), Some(c)) => Some([a, b, c]),

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use synod_chain::keyfile::read_key_file;
 use synod_chain::keys::Address;
 use synod_chain::{Memo, Transaction};
+use synod_node::rpc::client::ClientError;
 
 use super::target::Target;
 use crate::table::{Table, key_values};
@@ -42,8 +43,46 @@ pub struct SendArgs {
     /// Wait until the transaction is committed and show where.
     #[arg(long)]
     wait: bool,
+    /// How long to keep sending the same transaction while the node answers "busy, retry
+    /// later" or cannot be reached, backing off between tries (0: try once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    retry_for: u64,
     #[command(flatten)]
     target: Target,
+}
+
+/// The first and the longest wait between two tries of a busy or unreachable node.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Runs `call` until it answers, retrying a busy (-32012) or unreachable node with doubling
+/// waits for up to `retry_for` from `started`; `retries` counts the retries of every call.
+fn with_backoff<T>(
+    started: Instant,
+    retry_for: Duration,
+    retries: &mut u32,
+    mut call: impl FnMut(bool) -> Result<T, ClientError>,
+) -> anyhow::Result<T> {
+    let mut wait = FIRST_BACKOFF;
+    let mut retried = false;
+    loop {
+        let error = match call(retried) {
+            Ok(answer) => return Ok(answer),
+            Err(e @ (ClientError::Rpc { code: -32012, .. } | ClientError::Io { .. })) => e,
+            Err(e) => return Err(e.into()),
+        };
+        if started.elapsed() + wait > retry_for {
+            return Err(anyhow::Error::new(error).context(format!(
+                "gave up after {retries} retries in {:.1} s",
+                started.elapsed().as_secs_f64()
+            )));
+        }
+        eprintln!("{error}; retrying in {} ms", wait.as_millis());
+        std::thread::sleep(wait);
+        *retries += 1;
+        retried = true;
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
 }
 
 /// Arguments of commands that take only a target.
@@ -102,6 +141,18 @@ fn verify(args: &BlockArgs, block: &str) -> anyhow::Result<()> {
     let header = synod_chain::BlockHeader::decode(&header_bytes)
         .map_err(|e| anyhow::anyhow!("the header does not decode: {e}"))?;
     let id: synod_chain::hash::Hash = field("hash")?.parse().context("the block id")?;
+    // The node must serve the block asked for, not another one that happens to verify.
+    match block.parse::<u64>() {
+        Ok(height) if header.height != height => bail!(
+            "asked for block {height}, the node served a header at height {}",
+            header.height
+        ),
+        Ok(_) => {}
+        Err(_) if block.parse::<synod_chain::hash::Hash>().ok() != Some(header.hash()) => {
+            bail!("the node served a header whose id is not {block}")
+        }
+        Err(_) => {}
+    }
     let proof = hex::decode(field("proof")?).context("the proof is not hex")?;
     let tx_ids = b["tx_ids"]
         .as_array()
@@ -129,9 +180,15 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
     let TxCommand::Send(args) = command;
     let key = read_key_file(&args.from)?;
     let mut client = args.target.client()?;
-    let status = client.call("status", json!({}))?;
+    let (started, retry_for, mut retries) =
+        (Instant::now(), Duration::from_secs(args.retry_for), 0);
+    let status = with_backoff(started, retry_for, &mut retries, |_| {
+        client.call("status", json!({}))
+    })?;
     let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
-    let account = client.call("get_account", json!({ "address": key.address() }))?;
+    let account = with_backoff(started, retry_for, &mut retries, |_| {
+        client.call("get_account", json!({ "address": key.address() }))
+    })?;
     let nonce = account["next_nonce"]
         .as_u64()
         .context("node returned no nonce")?;
@@ -146,8 +203,21 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
     }
     .sign(&key);
     let id = tx.id();
-    client.call("send_transaction", json!({ "tx": tx }))?;
-    println!("submitted {id} (nonce {nonce}) to {}", client.addr());
+    // A resend the node already holds ("known") was admitted by a try whose answer was lost.
+    with_backoff(started, retry_for, &mut retries, |resend| {
+        match client.call("send_transaction", json!({ "tx": tx })) {
+            Err(ClientError::Rpc {
+                data: Some(data), ..
+            }) if resend && data["reason"] == "known" => Ok(Value::Null),
+            other => other,
+        }
+    })?;
+    let after = match retries {
+        0 => String::new(),
+        1 => " after 1 retry".to_string(),
+        n => format!(" after {n} retries"),
+    };
+    println!("submitted {id} (nonce {nonce}) to {}{after}", client.addr());
     if args.wait {
         let started = Instant::now();
         loop {
@@ -168,7 +238,7 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
                     );
                 }
                 Ok(_) => {}
-                Err(synod_node::rpc::client::ClientError::Rpc { code: -32004, .. }) => {}
+                Err(ClientError::Rpc { code: -32004, .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             if started.elapsed() > Duration::from_secs(60) {

@@ -12,12 +12,18 @@ use synod_genesis::Genesis;
 
 use crate::table::key_values;
 
-/// What the proof of `genesis`'s engine is, in words.
+/// What the proof of `genesis`'s engine is, and what it does not show, in words.
 fn proof_kind(genesis: &Genesis) -> &'static str {
     match genesis.engine.kind() {
-        "pbft" => "PBFT commit certificate (2f+1 signed COMMITs)",
-        "raft" => "Raft leader's signature over the block and its term",
-        _ => "proof of work (the header meets its bits)",
+        "pbft" => "PBFT commit certificate (2f+1 signed COMMITs of the genesis validators)",
+        "raft" => {
+            "a genesis validator's signature over the block and its term (who led that term is \
+             not in the proof)"
+        }
+        _ => {
+            "proof of work: the header meets the bits it declares (whether those bits are the \
+             chain's difficulty at that height takes the chain's headers)"
+        }
     }
 }
 
@@ -43,10 +49,11 @@ pub fn verify_and_report(
             id.map(|i| i.to_string()).unwrap_or_default()
         ))
     } else if header.height == 0 {
-        if header.parent == genesis.hash() {
-            Ok("the genesis block (trusted as the genesis file is)".to_string())
+        // Block 0 is computed from the genesis file: it must be exactly that block.
+        if hash == genesis.state().block.hash() && tx_ids.is_empty() {
+            Ok("the genesis block, as the genesis file makes it".to_string())
         } else {
-            Err("a height-0 block that is not this genesis's".to_string())
+            Err("a height-0 block that is not the one this genesis makes".to_string())
         }
     } else {
         verify_block(

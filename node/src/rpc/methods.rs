@@ -328,11 +328,17 @@ fn finality_json(ctx: &NodeContext, block: &Block, proof: &[u8]) -> Value {
         // The genesis block has no proof: it is the genesis file's, which every node starts from.
         return json!({ "verified": true, "genesis": true });
     }
-    let validators: Vec<PublicKey> = ctx
-        .members
-        .read()
-        .map(|m| m.iter().copied().collect())
-        .unwrap_or_default();
+    // Every validator the chain has had that this node knows of: the genesis set and the
+    // current members (a block by a since-removed or a newly added validator still checks).
+    let mut validators: Vec<PublicKey> = ctx.genesis.validator_keys();
+    if let Ok(members) = ctx.members.read() {
+        let added: Vec<PublicKey> = members
+            .iter()
+            .filter(|m| !validators.contains(m))
+            .copied()
+            .collect();
+        validators.extend(added);
+    }
     match synod_consensus::finality::verify_block(
         &ctx.genesis.engine,
         &ctx.genesis.chain_id,

@@ -95,6 +95,11 @@ fn byzantine_nodes(
         if out.insert(i, behaviour.to_string()).is_some() {
             bail!("--byzantine names {node} twice");
         }
+        if let Some(pid) = procs::running_pid(&dir.join(&manifest.nodes[i].home)) {
+            bail!(
+                "{node} is already running (pid {pid}); restart it Byzantine with `synod testnet byzantine {node} {behaviour}`"
+            );
+        }
     }
     Ok(out)
 }
@@ -109,12 +114,7 @@ fn start_stopped(
         let home = dir.join(&node.home);
         let behaviour = byzantine.get(&i);
         match (procs::running_pid(&home), behaviour) {
-            (Some(pid), Some(b)) => bail!(
-                "{} is already running (pid {pid}); restart it Byzantine with `synod testnet byzantine {} {b}`",
-                node.name,
-                node.name
-            ),
-            (Some(pid), None) => report(format!("{} already running (pid {pid})", node.name)),
+            (Some(pid), _) => report(format!("{} already running (pid {pid})", node.name)),
             (None, Some(b)) => {
                 let pid = procs::start_with(&home, &["--byzantine", b])?;
                 report(format!(
