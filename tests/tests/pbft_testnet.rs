@@ -167,6 +167,23 @@ fn primary_sigkill_under_load_changes_view_and_loses_nothing() {
     assert_proofs_verify(&net, &(0..N).collect::<Vec<_>>());
 }
 
+/// Sends each of the `honest` replicas ten transfers, waits (up to `timeout`) until every
+/// honest replica committed all of them, then until they stand at one height.
+fn honest_replicas_commit_transfers(net: &Testnet, honest: &[usize], timeout: Duration) {
+    let keys = account_keys(net);
+    let chain = chain_id(net);
+    let mut ids = Vec::new();
+    for (batch, &i) in honest.iter().enumerate() {
+        let txs = transfers(&chain, &keys[0], &keys[1], 10 * batch as u64, 10);
+        ids.extend(submit(&mut net.client(i), &txs).unwrap());
+    }
+    wait_committed_on(net, honest.iter().copied(), &ids, timeout);
+    let top = honest.iter().map(|i| net.height(*i)).max().unwrap();
+    wait_for(timeout, "the honest replicas at one height", || {
+        honest.iter().all(|i| net.height(*i) == top)
+    });
+}
+
 /// Starts replica 0 — the primary of view 0 — with `behaviour` and the others honest, sends the
 /// honest replicas transfers, and checks that each of them commits all of them and that their
 /// chains are identical, with certificates that verify. Returns the view the honest replicas
@@ -190,20 +207,7 @@ fn honest_replicas_prevail_over_a_byzantine_primary(behaviour: &str) -> u64 {
             })
         },
     );
-    let keys = account_keys(&net);
-    let chain = chain_id(&net);
-    let mut ids = Vec::new();
-    for (batch, &i) in honest.iter().enumerate() {
-        let txs = transfers(&chain, &keys[0], &keys[1], 10 * batch as u64, 10);
-        ids.extend(submit(&mut net.client(i), &txs).unwrap());
-    }
-    wait_committed_on(&net, honest.iter().copied(), &ids, Duration::from_secs(40));
-    let top = honest.iter().map(|i| net.height(*i)).max().unwrap();
-    wait_for(
-        Duration::from_secs(20),
-        "the honest replicas at one height",
-        || honest.iter().all(|i| net.height(*i) == top),
-    );
+    honest_replicas_commit_transfers(&net, &honest, Duration::from_secs(40));
     let ended_in = honest.iter().filter_map(|i| view(&net, *i)).min().unwrap();
     assert!(
         net.log(byzantine)
@@ -298,20 +302,7 @@ fn seven_replicas_with_two_byzantine_keep_committing() {
     );
     synod_ok(&["testnet", "byzantine", "node0", "equivocate", "--dir", &dir]);
     let honest: Vec<usize> = (1..6).collect();
-    let keys = account_keys(&net);
-    let chain = chain_id(&net);
-    let mut ids = Vec::new();
-    for (batch, &i) in honest.iter().enumerate() {
-        let txs = transfers(&chain, &keys[0], &keys[1], 10 * batch as u64, 10);
-        ids.extend(submit(&mut net.client(i), &txs).unwrap());
-    }
-    wait_committed_on(&net, honest.iter().copied(), &ids, Duration::from_secs(90));
-    let top = honest.iter().map(|i| net.height(*i)).max().unwrap();
-    wait_for(
-        Duration::from_secs(30),
-        "the honest replicas at one height",
-        || honest.iter().all(|i| net.height(*i) == top),
-    );
+    honest_replicas_commit_transfers(&net, &honest, Duration::from_secs(90));
     assert!(
         honest.iter().filter_map(|i| view(&net, *i)).min().unwrap() >= 1,
         "the equivocating primary of view 0 was replaced"
