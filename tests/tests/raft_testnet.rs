@@ -292,6 +292,14 @@ fn bad_rpc_requests_get_errors() {
         }) => assert_eq!(data.unwrap()["reason"], "wrong_chain"),
         other => panic!("expected a rejection, got {other:?}"),
     }
+    // A nonce far past the account's: busy for now, with when to try again.
+    let far_ahead = transfers(&chain_id(&net), &key, &key, 1_000_000, 1).remove(0);
+    match client.call("send_transaction", json!({ "tx": far_ahead })) {
+        Err(ClientError::Rpc {
+            code: -32012, data, ..
+        }) => assert_eq!(data.unwrap()["retry_after_ms"], 100),
+        other => panic!("expected a busy answer, got {other:?}"),
+    }
 }
 
 /// Runs `synod node --home` expecting it to refuse to start; returns its stderr.

@@ -56,7 +56,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Runs `call` until it answers, retrying a busy (-32012) or unreachable node with doubling
-/// waits for up to `retry_for` from `started`; `retries` counts the retries of every call.
+/// waits (at least the busy node's `retry_after_ms`) for up to `retry_for` from `started`;
+/// `retries` counts the retries of every call.
 fn with_backoff<T>(
     started: Instant,
     retry_for: Duration,
@@ -71,6 +72,14 @@ fn with_backoff<T>(
             Err(e @ (ClientError::Rpc { code: -32012, .. } | ClientError::Io { .. })) => e,
             Err(e) => return Err(e.into()),
         };
+        // A busy node says when to come back; never sooner than the backoff.
+        if let ClientError::Rpc {
+            data: Some(data), ..
+        } = &error
+            && let Some(hint) = data["retry_after_ms"].as_u64()
+        {
+            wait = wait.max(Duration::from_millis(hint)).min(MAX_BACKOFF);
+        }
         if started.elapsed() + wait > retry_for {
             return Err(anyhow::Error::new(error).context(format!(
                 "gave up after {retries} retries in {:.1} s",

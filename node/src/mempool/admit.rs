@@ -87,13 +87,21 @@ impl AdmitError {
     /// limit clears as the account's earlier transactions commit; refusing such a transaction for
     /// good would leave the client's later nonces admitted behind a gap nothing fills.
     pub fn should_retry(&self) -> bool {
-        matches!(
-            self,
-            AdmitError::Full(_)
-                | AdmitError::Journal(_)
-                | AdmitError::NonceTooFarAhead { .. }
-                | AdmitError::AccountFull(_)
-        )
+        self.retry_after().is_some()
+    }
+
+    /// When a refusal that clears by itself is likely to have cleared: the client's hint for
+    /// its next try. An account's earlier transactions commit within a block or two; a full
+    /// pool drains as blocks commit; a disk error may take longer. `None` for refusals that a
+    /// resend will not change.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let ms = match self {
+            AdmitError::NonceTooFarAhead { .. } | AdmitError::AccountFull(_) => 100,
+            AdmitError::Full(_) => 500,
+            AdmitError::Journal(_) => 1_000,
+            _ => return None,
+        };
+        Some(std::time::Duration::from_millis(ms))
     }
 }
 

@@ -49,8 +49,12 @@ fn admission_checks_each_rule() {
         results[3],
         Err(AdmitError::NonceTooFarAhead { .. })
     ));
-    // Too far ahead only for now: the client is told to send it again later.
-    assert!(results[3].as_ref().unwrap_err().should_retry());
+    // Too far ahead only for now: the client is told to send it again soon (a block or two).
+    assert_eq!(
+        results[3].as_ref().unwrap_err().retry_after(),
+        Some(std::time::Duration::from_millis(100))
+    );
+    assert_eq!(results[1].as_ref().unwrap_err().retry_after(), None);
     assert_eq!(pool.lock().unwrap().next_nonce(&fx.addresses[0], 0), 2);
 
     // Pending spend counts against the balance: 2 x 11 pending, 80 more does not fit.
@@ -271,7 +275,10 @@ fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
         false,
     );
     assert!(matches!(cheap[0], Err(AdmitError::Full(4))));
-    assert!(cheap[0].as_ref().unwrap_err().should_retry());
+    assert_eq!(
+        cheap[0].as_ref().unwrap_err().retry_after(),
+        Some(std::time::Duration::from_millis(500))
+    );
     // A fee of 4 pushes out account 1's transaction, with a reason.
     let rich = admit(
         &pool,

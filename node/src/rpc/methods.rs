@@ -60,7 +60,11 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
             let mut results = submit(ctx, vec![tx]).await?;
             match results.pop() {
                 Some(Ok(id)) => Ok(json!({ "id": id })),
-                Some(Err(refusal)) if refusal.retry => Err(RpcError::busy_because(refusal.reason)),
+                Some(Err(Refusal {
+                    reason,
+                    retry_after: Some(after),
+                    ..
+                })) => Err(RpcError::busy_because(reason, after)),
                 Some(Err(refusal)) => Err(RpcError::rejected(refusal.reason, refusal.label)),
                 None => Err(RpcError::internal("no result")),
             }
@@ -76,7 +80,8 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
                         Err(refusal) => json!({
                             "error": refusal.reason,
                             "reason": refusal.label,
-                            "retry": refusal.retry,
+                            "retry": refusal.retry_after.is_some(),
+                            "retry_after_ms": refusal.retry_after.map(|d| d.as_millis() as u64),
                         }),
                     })
                     .collect(),
@@ -252,8 +257,8 @@ fn transactions_param(params: &Value) -> Result<Vec<SignedTransaction>, RpcError
 struct Refusal {
     reason: String,
     label: &'static str,
-    /// The node is overloaded: the same transaction may be sent again later.
-    retry: bool,
+    /// The refusal clears by itself: the same transaction may be sent again after this long.
+    retry_after: Option<std::time::Duration>,
 }
 
 type Submitted = Result<Hash, Refusal>;
@@ -272,7 +277,7 @@ async fn submit(
             outcome.map_err(|e| Refusal {
                 reason: e.to_string(),
                 label: e.label(),
-                retry: e.should_retry(),
+                retry_after: e.retry_after(),
             })
         })
         .collect())

@@ -89,9 +89,14 @@ impl RpcError {
     pub fn busy() -> Self {
         Self::new(-32012, "node is busy, retry later")
     }
-    /// -32012 with the reason (a full mempool, say): retry the same call later.
-    pub fn busy_because(reason: String) -> Self {
-        Self::new(-32012, format!("node is busy, retry later: {reason}"))
+    /// -32012 with the reason (a full mempool, say) and when to try again: retry the same call
+    /// after `data.retry_after_ms`.
+    pub fn busy_because(reason: String, retry_after: std::time::Duration) -> Self {
+        RpcError {
+            code: -32012,
+            message: format!("node is busy, retry later: {reason}"),
+            data: Some(json!({ "retry_after_ms": retry_after.as_millis() as u64 })),
+        }
     }
 
     fn to_json(&self) -> Value {
