@@ -344,3 +344,55 @@ fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
         TxStatus::Pending(_)
     ));
 }
+
+#[test]
+fn a_gap_nobody_fills_drops_what_waits_behind_it_but_progress_resets_the_wait() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let pool = pool(&fx);
+    // Nonce 0 never arrives; 1 and 2 wait behind it. Account 1 has no gap.
+    let txs = vec![
+        fx.transfer(0, 1, 1, 0, 1),
+        fx.transfer(0, 1, 1, 0, 2),
+        fx.transfer(1, 2, 1, 0, 0),
+    ];
+    let ids: Vec<Hash> = admit(&pool, txs, genesis_accounts(&fx), true)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let patience = Duration::from_secs(60);
+    let start = Instant::now();
+    let mut accounts = fx.genesis.accounts.clone();
+    let mut mempool = pool.lock().unwrap();
+    assert_eq!(mempool.drop_unfillable_gaps(&accounts, start, patience), 0);
+    assert_eq!(
+        mempool.drop_unfillable_gaps(&accounts, start + Duration::from_secs(50), patience),
+        0
+    );
+    // The account moved (its nonce 0 committed elsewhere, say): the wait starts again, and
+    // nonce 1 is now next, so there is no gap at all.
+    accounts.get_mut(&fx.addresses[0]).unwrap().nonce = 1;
+    assert_eq!(
+        mempool.drop_unfillable_gaps(&accounts, start + Duration::from_secs(200), patience),
+        0
+    );
+    // Back to a standing gap: nothing for 61 s after it was first seen at this nonce.
+    accounts.get_mut(&fx.addresses[0]).unwrap().nonce = 0;
+    let seen = start + Duration::from_secs(300);
+    assert_eq!(mempool.drop_unfillable_gaps(&accounts, seen, patience), 0);
+    assert_eq!(
+        mempool.drop_unfillable_gaps(&accounts, seen + Duration::from_secs(61), patience),
+        2
+    );
+    for id in &ids[..2] {
+        match mempool.status(id, seen) {
+            TxStatus::Dropped(reason) => assert!(reason.contains("behind nonce 0"), "{reason}"),
+            other => panic!("expected dropped, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        mempool.status(&ids[2], seen),
+        TxStatus::Pending(_)
+    ));
+    // The engine is told to forget them.
+    assert_eq!(mempool.take_withdrawn().len(), 2);
+}
