@@ -36,7 +36,7 @@ use std::time::Duration;
 use synod_chain::Store;
 use synod_chain::ledger::Ledger;
 use synod_genesis::{EngineConfig, Home, LoadedHome, NodeRole};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use context::NodeContext;
 pub use error::NodeError;
@@ -314,28 +314,6 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
             let dropped = housekeeping.mempool().expire(std::time::Instant::now());
             if dropped > 0 {
                 info!(dropped, "expired pending transactions");
-            }
-            let gaps = housekeeping.clone();
-            let stranded = tokio::task::spawn_blocking(move || match gaps.store.reader() {
-                Ok(accounts) => gaps.mempool().drop_unfillable_gaps(
-                    &accounts,
-                    std::time::Instant::now(),
-                    mempool::GAP_PATIENCE,
-                ),
-                Err(e) => {
-                    warn!(error = %e, "cannot read accounts to look for nonce gaps");
-                    0
-                }
-            })
-            .await
-            .unwrap_or(0);
-            if stranded > 0 {
-                info!(
-                    stranded,
-                    "dropped transactions queued behind nonce gaps nobody filled"
-                );
-            }
-            if dropped + stranded > 0 {
                 // The driver tells the engine to forget them.
                 housekeeping.ring_driver();
             }

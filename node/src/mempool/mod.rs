@@ -4,12 +4,10 @@
 //! pending, and per-account and global limits. The engine is fed from here (`take_for_engine`),
 //! at the driver's pace: a full pool pushes back on clients instead of a queue losing
 //! transactions. Commits remove what they include and drop what they made void; expiry drops
-//! what waited too long, and a nonce gap that never fills drops what waits behind it; each
-//! leaves a reason `get_transaction` reports.
+//! what waited too long; both leave a reason `get_transaction` reports.
 
 mod admit;
 mod drops;
-mod gaps;
 mod give_back;
 pub mod journal;
 
@@ -23,7 +21,6 @@ use synod_chain::{Block, SignedTransaction, TxError};
 
 pub use admit::{AdmitError, admit};
 pub use drops::{Outcome, RecentDrops};
-pub use gaps::GAP_PATIENCE;
 
 /// Dropped transactions remembered for `get_transaction`.
 const DROPS_REMEMBERED: usize = 100_000;
@@ -105,9 +102,6 @@ pub struct Mempool {
     withdrawn: Vec<Hash>,
     /// Each sender's entry in `evictable`.
     tail_key: HashMap<Address, EvictionKey>,
-    /// Senders with a nonce gap: their committed nonce when the gap was first seen at it, and
-    /// when (see `gaps`).
-    gaps: HashMap<Address, (u64, Instant)>,
     next_seq: u64,
 }
 
@@ -125,7 +119,6 @@ impl Mempool {
             evictable: std::collections::BTreeSet::new(),
             withdrawn: Vec::new(),
             tail_key: HashMap::new(),
-            gaps: HashMap::new(),
             next_seq: 0,
         }
     }
