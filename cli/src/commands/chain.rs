@@ -62,12 +62,11 @@ fn with_backoff<T>(
     started: Instant,
     retry_for: Duration,
     retries: &mut u32,
-    mut call: impl FnMut(bool) -> Result<T, ClientError>,
+    mut call: impl FnMut() -> Result<T, ClientError>,
 ) -> anyhow::Result<T> {
     let mut wait = FIRST_BACKOFF;
-    let mut retried = false;
     loop {
-        let error = match call(retried) {
+        let error = match call() {
             Ok(answer) => return Ok(answer),
             Err(e @ (ClientError::Rpc { code: -32012, .. } | ClientError::Io { .. })) => e,
             Err(e) => return Err(e.into()),
@@ -89,7 +88,6 @@ fn with_backoff<T>(
         eprintln!("{error}; retrying in {} ms", wait.as_millis());
         std::thread::sleep(wait);
         *retries += 1;
-        retried = true;
         wait = (wait * 2).min(MAX_BACKOFF);
     }
 }
@@ -191,11 +189,11 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
     let mut client = args.target.client()?;
     let (started, retry_for, mut retries) =
         (Instant::now(), Duration::from_secs(args.retry_for), 0);
-    let status = with_backoff(started, retry_for, &mut retries, |_| {
+    let status = with_backoff(started, retry_for, &mut retries, || {
         client.call("status", json!({}))
     })?;
     let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
-    let account = with_backoff(started, retry_for, &mut retries, |_| {
+    let account = with_backoff(started, retry_for, &mut retries, || {
         client.call("get_account", json!({ "address": key.address() }))
     })?;
     let nonce = account["next_nonce"]
@@ -212,12 +210,30 @@ pub fn tx(command: TxCommand) -> anyhow::Result<()> {
     }
     .sign(&key);
     let id = tx.id();
-    // A resend the node already holds ("known") was admitted by a try whose answer was lost.
-    with_backoff(started, retry_for, &mut retries, |resend| {
+    // A try whose answer was lost may have been admitted (the client also resends once by
+    // itself on a dropped connection): "known" means this very transaction is pending, and a
+    // refusal of its nonce may mean it already committed; the node says which.
+    with_backoff(started, retry_for, &mut retries, || {
         match client.call("send_transaction", json!({ "tx": tx })) {
             Err(ClientError::Rpc {
                 data: Some(data), ..
-            }) if resend && data["reason"] == "known" => Ok(Value::Null),
+            }) if data["reason"] == "known" => Ok(Value::Null),
+            Err(ClientError::Rpc {
+                code,
+                message,
+                data: Some(data),
+            }) if data["reason"] == "stale_nonce" || data["reason"] == "nonce_taken" => {
+                match client.call("get_transaction", json!({ "id": id })) {
+                    Ok(found) if found["status"] == "committed" || found["status"] == "pending" => {
+                        Ok(Value::Null)
+                    }
+                    _ => Err(ClientError::Rpc {
+                        code,
+                        message,
+                        data: Some(data),
+                    }),
+                }
+            }
             other => other,
         }
     })?;
