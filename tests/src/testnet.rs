@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -60,6 +60,17 @@ pub fn synod_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// One live testnet at a time within a test binary: held for a test's whole run. Proof-of-work
+/// miners would otherwise fight over two cores, and many testnets at once make it likely that
+/// a port `testnet init` chose (free when the OS gave it) is taken, before its node binds it, by
+/// another test's outbound connection from the same ephemeral range.
+pub fn one_testnet_at_a_time() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A testnet folder whose nodes are stopped when it is dropped.

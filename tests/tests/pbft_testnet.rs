@@ -19,7 +19,9 @@ use synod_tests::chain_audit::{
     assert_proofs_verify, chain_id, commit_on_every_node, is_committed, submit, transfers,
     wait_committed_on, wait_converged,
 };
-use synod_tests::testnet::{Testnet, observer_home, start_node, synod, synod_ok, wait_for};
+use synod_tests::testnet::{
+    Testnet, observer_home, one_testnet_at_a_time, start_node, synod, synod_ok, wait_for,
+};
 
 const N: usize = 4;
 
@@ -30,6 +32,7 @@ fn view(net: &Testnet, i: usize) -> Option<u64> {
 
 #[test]
 fn four_replicas_commit_everywhere_with_verifiable_certificates() {
+    let _serial = one_testnet_at_a_time();
     let net = Testnet::init("pbft", N, N, &[]);
     net.up();
     // Each replica receives transfers from its own account: backups' ones reach the primary.
@@ -88,6 +91,7 @@ fn four_replicas_commit_everywhere_with_verifiable_certificates() {
 /// kill (and every one submitted at all) is in every chain.
 #[test]
 fn primary_sigkill_under_load_changes_view_and_loses_nothing() {
+    let _serial = one_testnet_at_a_time();
     let net = Arc::new(Testnet::init("pbft", N, 2, &[]));
     net.up();
     let keys = account_keys(&net);
@@ -226,6 +230,7 @@ fn honest_replicas_prevail_over_a_byzantine_primary(behaviour: &str) -> u64 {
 /// agree on every block and commit every transaction.
 #[test]
 fn equivocating_primary_cannot_split_the_honest_replicas() {
+    let _serial = one_testnet_at_a_time();
     honest_replicas_prevail_over_a_byzantine_primary("equivocate");
 }
 
@@ -233,6 +238,7 @@ fn equivocating_primary_cannot_split_the_honest_replicas() {
 /// next primary.
 #[test]
 fn silent_primary_is_replaced_by_a_view_change() {
+    let _serial = one_testnet_at_a_time();
     let view = honest_replicas_prevail_over_a_byzantine_primary("silent");
     assert!(view >= 1, "the honest replicas stayed in view {view}");
 }
@@ -241,6 +247,7 @@ fn silent_primary_is_replaced_by_a_view_change() {
 /// block's commit certificate checks against the genesis validators.
 #[test]
 fn observer_follows_by_checking_commit_certificates() {
+    let _serial = one_testnet_at_a_time();
     let net = Testnet::init("pbft", N, 1, &[]);
     net.up();
     let peers = net
@@ -283,6 +290,7 @@ fn observer_follows_by_checking_commit_certificates() {
 /// them, and hold identical chains with certificates that verify.
 #[test]
 fn seven_replicas_with_two_byzantine_keep_committing() {
+    let _serial = one_testnet_at_a_time();
     const SEVEN: usize = 7;
     let net = Testnet::init("pbft", SEVEN, 2, &[]);
     let dir = net.dir.to_string_lossy().to_string();

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -28,15 +28,9 @@ use synod_tests::outsider;
 use synod_tests::pow_audit::{
     assert_pow_databases_identical, mining_info, set_mining, settle, tip,
 };
-use synod_tests::testnet::{Testnet, observer_home, start_node, synod_ok, tail, wait_for};
-
-/// One live testnet at a time: their miners would otherwise fight over two cores.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use synod_tests::testnet::{
+    Testnet, observer_home, one_testnet_at_a_time, start_node, synod_ok, tail, wait_for,
+};
 
 /// Half-second blocks at about 2 M hashes each to start with, a short ASERT half-life so the
 /// difficulty finds the testnet's hash rate quickly, and a shorter future bound to go with it.
@@ -72,7 +66,7 @@ fn block(net: &Testnet, i: usize, params: Value) -> Value {
 
 #[test]
 fn four_miners_commit_transactions_converge_and_replay() {
-    let _serial = serial();
+    let _serial = one_testnet_at_a_time();
     let net = pow_testnet(4, 4);
     net.up();
     let keys = account_keys(&net);
@@ -114,7 +108,7 @@ fn four_miners_commit_transactions_converge_and_replay() {
 
 #[test]
 fn a_sigkilled_miner_restarts_and_catches_up() {
-    let _serial = serial();
+    let _serial = one_testnet_at_a_time();
     let net = Arc::new(pow_testnet(4, 1));
     net.up();
     wait_height(&net, 0, 3);
@@ -143,7 +137,7 @@ fn a_sigkilled_miner_restarts_and_catches_up() {
 
 #[test]
 fn separated_halves_converge_on_the_heavier_chain_with_a_reorg() {
-    let _serial = serial();
+    let _serial = one_testnet_at_a_time();
     let net = pow_testnet(4, 1);
     net.up();
     wait_height(&net, 0, 3);
@@ -213,7 +207,7 @@ fn separated_halves_converge_on_the_heavier_chain_with_a_reorg() {
 
 #[test]
 fn mine_on_request_pays_the_given_key_and_puts_the_settings_back() {
-    let _serial = serial();
+    let _serial = one_testnet_at_a_time();
     let net = pow_testnet(1, 1);
     net.up();
     set_mining(&net, 0, false);
@@ -270,7 +264,7 @@ fn mine_on_request_pays_the_given_key_and_puts_the_settings_back() {
 /// engine; one that sends a block without its work is banned.
 #[test]
 fn a_stranger_that_sends_a_block_without_its_work_is_banned() {
-    let _serial = serial();
+    let _serial = one_testnet_at_a_time();
     let net = pow_testnet(1, 1);
     net.up();
     wait_height(&net, 0, 2);
