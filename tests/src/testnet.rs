@@ -63,7 +63,8 @@ pub fn synod_ok(args: &[&str]) -> String {
 }
 
 /// One live testnet at a time within a test binary: held for a test's whole run. Proof-of-work
-/// miners would otherwise fight over two cores, and many testnets at once make it likely that
+/// miners would otherwise fight over two cores, a comparison's timings would measure the other
+/// tests' load, and many testnets at once make it likely that
 /// a port `testnet init` chose (free when the OS gave it) is taken, before its node binds it, by
 /// another test's outbound connection from the same ephemeral range.
 pub fn one_testnet_at_a_time() -> MutexGuard<'static, ()> {

@@ -8,12 +8,13 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
-use synod_tests::testnet::synod_ok;
+use synod_tests::testnet::{one_testnet_at_a_time, synod_ok};
 
 const FAULTS: [&str; 3] = ["none", "crash-leader", "partition"];
 
 #[test]
 fn compare_writes_a_row_per_engine_and_phase_and_a_self_contained_page() {
+    let _serial = one_testnet_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("report");
     let out_arg = out.to_string_lossy().to_string();
@@ -113,6 +114,7 @@ fn assert_complete_run(run: &Value, fault: &str, validators: usize) {
 /// nothing. The workload runs long enough for the restarted Raft node to lead again.
 #[test]
 fn a_byzantine_leader_splits_raft_and_not_pbft() {
+    let _serial = one_testnet_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("report");
     synod_ok(&[
