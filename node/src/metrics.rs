@@ -84,6 +84,8 @@ pub struct Metrics {
     pub fault_delayed: Counter,
     /// Pending transactions in the mempool.
     pub mempool: Gauge,
+    /// Of those, the ones queued behind a nonce gap.
+    pub mempool_queued: Gauge,
     /// Transactions admitted to the mempool.
     pub txs_admitted: Counter,
     /// Transactions refused, by reason.
@@ -128,6 +130,7 @@ impl Metrics {
             role: Family::default(),
             round: Gauge::default(),
             mempool: Gauge::default(),
+            mempool_queued: Gauge::default(),
             txs_admitted: Counter::default(),
             txs_rejected: Family::default(),
             hashes: Counter::default(),
@@ -194,6 +197,11 @@ impl Metrics {
             "mempool_size",
             "Pending transactions",
             metrics.mempool.clone(),
+        );
+        registry.register(
+            "mempool_queued",
+            "Pending transactions queued behind a nonce gap (not executable yet)",
+            metrics.mempool_queued.clone(),
         );
         registry.register(
             "txs_admitted",

@@ -25,6 +25,8 @@ pub struct NodeStatus {
     pub peers: usize,
     /// Transactions in the mempool.
     pub mempool: usize,
+    /// Of those, the ones queued behind a nonce gap.
+    pub mempool_queued: usize,
     /// Transactions waiting in the engine.
     pub engine_pending: usize,
     /// Transactions committed since start.
@@ -63,6 +65,7 @@ impl NodeStatus {
             validators,
             peers: 0,
             mempool: 0,
+            mempool_queued: 0,
             engine_pending: 0,
             committed_txs: 0,
             pow: None,

@@ -450,8 +450,12 @@ impl<E: HostedEngine> Driver<E> {
     pub(super) fn publish_status(&self) {
         let engine = self.engine.status();
         let tip = self.ctx.store.tip();
-        let mempool = self.ctx.mempool().len();
+        let (mempool, queued) = {
+            let pool = self.ctx.mempool();
+            (pool.len(), pool.queued())
+        };
         self.ctx.metrics.mempool.set(mempool as i64);
+        self.ctx.metrics.mempool_queued.set(queued as i64);
         self.ctx.update_status(|s| {
             s.role = engine.role.as_str().to_string();
             s.round = engine.round;
@@ -461,6 +465,7 @@ impl<E: HostedEngine> Driver<E> {
             s.last_height = engine.last_height;
             s.validators = engine.members;
             s.mempool = mempool;
+            s.mempool_queued = queued;
             s.engine_pending = engine.pending_txs;
             s.committed_txs = self.ctx.metrics.committed_txs.get();
             s.pow = self.engine.pow_view();

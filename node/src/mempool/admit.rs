@@ -37,6 +37,22 @@ pub enum AdmitError {
     /// The account has too many pending transactions.
     #[error("account has {0} pending transactions, the limit")]
     AccountFull(usize),
+    /// The transaction would wait behind a nonce gap, and the queued part of the pool (the
+    /// account's share of it or the node's) is full: the account's missing nonce must arrive or
+    /// commit first. Executable transactions are still admitted.
+    #[error(
+        "nonce gap: this account's next executable nonce is {gap}, and {whose} {queued} transactions queued behind gaps are the limit ({limit}); send nonce {gap} first or retry later"
+    )]
+    Queued {
+        /// The nonce that would fill the gap.
+        gap: u64,
+        /// Transactions queued.
+        queued: usize,
+        /// The limit reached.
+        limit: usize,
+        /// Whose limit: the account's or the node's.
+        whose: &'static str,
+    },
     /// The fee is below the node's minimum.
     #[error("fee {fee} is below this node's minimum of {min}")]
     FeeTooLow {
@@ -74,6 +90,7 @@ impl AdmitError {
             AdmitError::NonceTaken(_) => "nonce_taken",
             AdmitError::NonceTooFarAhead { .. } => "nonce_too_far",
             AdmitError::AccountFull(_) => "account_full",
+            AdmitError::Queued { .. } => "queued_full",
             AdmitError::FeeTooLow { .. } => "fee_too_low",
             AdmitError::Full(_) => "full",
             AdmitError::Store(_) => "store",
@@ -96,7 +113,9 @@ impl AdmitError {
     /// resend will not change.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         let ms = match self {
-            AdmitError::NonceTooFarAhead { .. } | AdmitError::AccountFull(_) => 100,
+            AdmitError::NonceTooFarAhead { .. }
+            | AdmitError::AccountFull(_)
+            | AdmitError::Queued { .. } => 100,
             AdmitError::Full(_) => 500,
             AdmitError::Journal(_) => 1_000,
             _ => return None,

@@ -10,6 +10,7 @@ mod admit;
 mod drops;
 mod give_back;
 pub mod journal;
+mod runs;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -32,6 +33,11 @@ pub struct MempoolConfig {
     pub capacity: usize,
     /// Most pending transactions per account (and how far ahead a nonce may be).
     pub per_account: usize,
+    /// Most transactions per account queued behind a nonce gap.
+    pub queued_per_account: usize,
+    /// Most transactions queued behind nonce gaps in all: the rest of the pool stays open to
+    /// transactions that can execute.
+    pub queued_capacity: usize,
     /// Pending transactions older than this are dropped.
     pub ttl: Duration,
     /// The lowest fee admitted.
@@ -45,6 +51,8 @@ impl Default for MempoolConfig {
         MempoolConfig {
             capacity: 200_000,
             per_account: 4_096,
+            queued_per_account: 2_048,
+            queued_capacity: 100_000,
             ttl: Duration::from_secs(600),
             min_fee: 1,
             feeds_engine: true,
@@ -102,6 +110,8 @@ pub struct Mempool {
     withdrawn: Vec<Hash>,
     /// Each sender's entry in `evictable`.
     tail_key: HashMap<Address, EvictionKey>,
+    /// Which pending transactions can execute and which are queued behind a gap.
+    runs: runs::Runs,
     next_seq: u64,
 }
 
@@ -119,6 +129,7 @@ impl Mempool {
             evictable: std::collections::BTreeSet::new(),
             withdrawn: Vec::new(),
             tail_key: HashMap::new(),
+            runs: runs::Runs::default(),
             next_seq: 0,
         }
     }
@@ -144,12 +155,7 @@ impl Mempool {
     /// transactions of other senders, first one that cannot execute yet (its sender's queue has a
     /// nonce gap before it: it holds a slot and pays nothing while it waits), whatever it pays;
     /// otherwise the cheapest that pays less than `fee`.
-    fn eviction_candidate<S: AccountSource + ?Sized>(
-        &self,
-        sender: &Address,
-        fee: u64,
-        accounts: &S,
-    ) -> Option<Hash> {
+    fn eviction_candidate(&self, sender: &Address, fee: u64) -> Option<Hash> {
         let mut cheaper = None;
         for (victim_fee, _, id) in self.evictable.iter().take(EVICTION_SCAN) {
             let Some(entry) = self.entries.get(id) else {
@@ -159,8 +165,7 @@ impl Mempool {
             if victim == *sender {
                 continue;
             }
-            let committed = accounts.account(&victim).map_or(0, |a| a.nonce);
-            if self.next_nonce(&victim, committed) <= entry.tx.tx().nonce {
+            if self.runs.is_queued(&victim, entry.tx.tx().nonce) {
                 return Some(*id);
             }
             if cheaper.is_none() && *victim_fee < fee {
@@ -173,6 +178,19 @@ impl Mempool {
     /// Pending transactions.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Pending transactions queued behind a nonce gap (not executable yet).
+    pub fn queued(&self) -> usize {
+        self.runs.queued()
+    }
+
+    /// The nonce `id` waits for, when it is pending behind a gap in its sender's nonces.
+    pub fn waits_for_nonce(&self, id: &Hash) -> Option<u64> {
+        let entry = self.entries.get(id)?;
+        let sender = entry.tx.sender();
+        let next = self.runs.next(&sender, None)?;
+        (entry.tx.tx().nonce > next).then_some(next)
     }
 
     /// Whether nothing is pending.
@@ -209,11 +227,55 @@ impl Mempool {
                 results[i] = Err(e.into());
             } else if self.entries.contains_key(&id) || !seen.insert(id) {
                 results[i] = Err(AdmitError::Known);
+            } else if let Some(refusal) = self.no_room_if_queued(&tx.sender(), tx.tx().nonce, None)
+            {
+                results[i] = Err(refusal);
             } else {
                 fresh.push((i, tx));
             }
         }
         fresh
+    }
+
+    /// Why a transaction of `sender` with `nonce` has no room, if it would wait behind a gap
+    /// (its sender's run, read with the committed nonce `committed` or, before the chain is
+    /// read, the last one seen, ends before `nonce`) and the queued part of the pool, the
+    /// sender's share of it or the whole pool is full. Executable transactions are never refused
+    /// here: they may evict queued ones.
+    fn no_room_if_queued(
+        &self,
+        sender: &Address,
+        nonce: u64,
+        committed: Option<u64>,
+    ) -> Option<AdmitError> {
+        let next = match committed {
+            Some(committed) => self
+                .runs
+                .next(sender, Some(committed))
+                .unwrap_or_else(|| self.next_nonce(sender, committed)),
+            None => self.runs.next(sender, None)?,
+        };
+        if nonce <= next {
+            return None;
+        }
+        let sender_queued = self.runs.queued_of(sender);
+        if sender_queued >= self.config.queued_per_account {
+            return Some(AdmitError::Queued {
+                gap: next,
+                queued: sender_queued,
+                limit: self.config.queued_per_account,
+                whose: "this account's",
+            });
+        }
+        if self.runs.queued() >= self.config.queued_capacity {
+            return Some(AdmitError::Queued {
+                gap: next,
+                queued: self.runs.queued(),
+                limit: self.config.queued_capacity,
+                whose: "the node's",
+            });
+        }
+        (self.entries.len() >= self.config.capacity).then_some(AdmitError::Full(self.entries.len()))
     }
 
     /// Stateful checks and insertion, under the lock.
@@ -272,14 +334,14 @@ impl Mempool {
             }
             .into());
         }
-        // When full, only a transaction that can execute next gets in, and only by pushing out
-        // one that cannot or that pays less.
+        // A transaction behind a gap gets in only while the queued part has room; when the pool
+        // is full, only one that can execute next gets in, by pushing out one that cannot or that
+        // pays less.
+        if let Some(refusal) = self.no_room_if_queued(&sender, t.nonce, Some(account.nonce)) {
+            return Err(refusal);
+        }
         let evict = if full {
-            let executable = self.next_nonce(&sender, account.nonce) == t.nonce;
-            match executable
-                .then(|| self.eviction_candidate(&sender, t.fee, accounts))
-                .flatten()
-            {
+            match self.eviction_candidate(&sender, t.fee) {
                 Some(victim) => Some(victim),
                 None => return Err(AdmitError::Full(self.entries.len())),
             }
@@ -296,7 +358,12 @@ impl Mempool {
             );
         }
         let nonce = t.nonce;
-        self.by_account.entry(sender).or_default().insert(nonce, id);
+        if let Some(pending) = self.by_account.get(&sender) {
+            self.runs.rebase(&sender, account.nonce, pending);
+        }
+        let pending = self.by_account.entry(sender).or_default();
+        pending.insert(nonce, id);
+        self.runs.inserted(&sender, account.nonce, pending);
         self.spend.insert(sender, spend);
         self.next_seq += 1;
         self.entries.insert(
@@ -317,6 +384,15 @@ impl Mempool {
         Ok(id)
     }
 
+    /// Reads `sender`'s committed nonce into its run.
+    fn rebase<S: AccountSource + ?Sized>(&mut self, sender: &Address, accounts: &S) {
+        if let (Some(pending), Ok(account)) =
+            (self.by_account.get(sender), accounts.account(sender))
+        {
+            self.runs.rebase(sender, account.nonce, pending);
+        }
+    }
+
     fn remove(&mut self, id: &Hash) -> Option<Entry> {
         let entry = self.entries.remove(id)?;
         let t = entry.tx.tx();
@@ -327,6 +403,8 @@ impl Mempool {
                 self.by_account.remove(&sender);
             }
         }
+        self.runs
+            .removed(&sender, t.nonce, self.by_account.get(&sender));
         if let Some(spend) = self.spend.get_mut(&sender) {
             *spend = spend.saturating_sub(t.amount as u128 + t.fee as u128);
             if *spend == 0 {
@@ -349,6 +427,13 @@ impl Mempool {
         accounts: &S,
         now: Instant,
     ) -> Vec<Duration> {
+        let senders: std::collections::HashSet<Address> =
+            block.txs.iter().map(|tx| tx.sender()).collect();
+        // The committed nonces first: what the block included then leaves from below the runs
+        // instead of cutting them short.
+        for sender in &senders {
+            self.rebase(sender, accounts);
+        }
         let mut latencies = Vec::new();
         for tx in &block.txs {
             if let Some(entry) = self.remove(&tx.id())
@@ -357,8 +442,6 @@ impl Mempool {
                 latencies.push(now.saturating_duration_since(entry.admitted));
             }
         }
-        let senders: std::collections::HashSet<Address> =
-            block.txs.iter().map(|tx| tx.sender()).collect();
         for sender in senders {
             self.prune_stale(&sender, accounts);
         }
@@ -371,6 +454,9 @@ impl Mempool {
         let Ok(account) = accounts.account(sender) else {
             return;
         };
+        if let Some(pending) = self.by_account.get(sender) {
+            self.runs.rebase(sender, account.nonce, pending);
+        }
         let stale: Vec<(u64, Hash)> = self
             .by_account
             .get(sender)
@@ -392,6 +478,9 @@ impl Mempool {
             let Ok(account) = accounts.account(&sender) else {
                 continue;
             };
+            if let Some(pending) = self.by_account.get(&sender) {
+                self.runs.rebase(&sender, account.nonce, pending);
+            }
             let stale: Vec<Hash> = self
                 .by_account
                 .get(&sender)
@@ -433,22 +522,44 @@ impl Mempool {
         }
     }
 
-    /// Drops transactions pending longer than the TTL. Returns how many.
+    /// Drops transactions pending longer than the TTL, and with each the same sender's later
+    /// nonces: the gap it leaves will not fill from this pool, so they could never execute.
+    /// Returns how many left.
     pub fn expire(&mut self, now: Instant) -> usize {
         let ttl = self.config.ttl;
-        let old: Vec<Hash> = self
+        let mut old: Vec<(Address, u64, Hash)> = self
             .entries
             .iter()
             .filter(|(_, e)| now.saturating_duration_since(e.admitted) > ttl)
-            .map(|(id, _)| *id)
+            .map(|(id, e)| (e.tx.sender(), e.tx.tx().nonce, *id))
             .collect();
-        for id in &old {
-            self.drop_tx(
-                id,
+        old.sort_unstable();
+        let mut left = 0;
+        for (sender, nonce, id) in old {
+            if !self.drop_tx(
+                &id,
                 format!("expired: pending for more than {} s", ttl.as_secs()),
-            );
+            ) {
+                continue;
+            }
+            left += 1;
+            let stranded: Vec<Hash> = self
+                .by_account
+                .get(&sender)
+                .map(|p| p.range(nonce + 1..).map(|(_, id)| *id).collect())
+                .unwrap_or_default();
+            for later in stranded {
+                if self.drop_tx(
+                    &later,
+                    format!(
+                        "stranded: this account's nonce {nonce} expired before it committed, so this transaction can never execute; send nonce {nonce} again, then this one"
+                    ),
+                ) {
+                    left += 1;
+                }
+            }
         }
-        old.len()
+        left
     }
 
     /// What this node knows of `id` (committed transactions are the store's to report).
@@ -520,6 +631,7 @@ impl Mempool {
             .len()
             .max(self.spend.len())
             .max(self.tail_key.len())
+            .max(self.runs.senders())
     }
 
     /// Locally submitted transactions pending for at least `age`, oldest first, at most `max`:

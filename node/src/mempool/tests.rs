@@ -19,6 +19,8 @@ fn pool(fx: &Fixture) -> Mutex<Mempool> {
         MempoolConfig {
             capacity: 10,
             per_account: 4,
+            queued_per_account: 4,
+            queued_capacity: 10,
             ttl: Duration::from_secs(60),
             min_fee: 0,
             feeds_engine: true,
@@ -239,6 +241,8 @@ fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
         MempoolConfig {
             capacity: 4,
             per_account: 4,
+            queued_per_account: 4,
+            queued_capacity: 4,
             ttl: Duration::from_secs(60),
             min_fee: 1,
             feeds_engine: true,
@@ -308,6 +312,8 @@ fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
         MempoolConfig {
             capacity: 3,
             per_account: 8,
+            queued_per_account: 8,
+            queued_capacity: 3,
             ttl: Duration::from_secs(60),
             min_fee: 1,
             feeds_engine: true,
@@ -343,4 +349,197 @@ fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
         mempool.status(&payable.id(), Instant::now()),
         TxStatus::Pending(_)
     ));
+}
+
+fn queue_pool(fx: &Fixture) -> Mutex<Mempool> {
+    Mutex::new(Mempool::new(
+        fx.genesis.chain_id.clone(),
+        MempoolConfig {
+            capacity: 10,
+            per_account: 8,
+            queued_per_account: 2,
+            queued_capacity: 3,
+            ttl: Duration::from_secs(60),
+            min_fee: 0,
+            feeds_engine: true,
+        },
+    ))
+}
+
+#[test]
+fn queued_transactions_are_capped_apart_and_refused_before_their_signature_is_checked() {
+    let fx = Fixture::new("mempool", 4, 1_000, 0);
+    let pool = queue_pool(&fx);
+    let admit_one = |tx: SignedTransaction| {
+        admit(&pool, vec![tx], genesis_accounts(&fx), false)
+            .pop()
+            .unwrap()
+    };
+    // Account 0 sends nonces 2 and 3 before 0 and 1: both wait behind the gap at 0.
+    let early = [fx.transfer(0, 1, 1, 0, 2), fx.transfer(0, 1, 1, 0, 3)];
+    for tx in &early {
+        admit_one(tx.clone()).unwrap();
+    }
+    assert_eq!(pool.lock().unwrap().queued(), 2);
+    assert_eq!(
+        pool.lock().unwrap().waits_for_nonce(&early[0].id()),
+        Some(0)
+    );
+    // The account's share of the queue is full.
+    assert!(matches!(
+        admit_one(fx.transfer(0, 1, 1, 0, 4)),
+        Err(AdmitError::Queued {
+            gap: 0,
+            limit: 2,
+            ..
+        })
+    ));
+    // Another account's gapped transaction fills the node's queue; the next is refused, with
+    // a hint to retry, and a forged one is refused the same way, before its signature is
+    // checked (a flood of queued junk costs no signature checks).
+    admit_one(fx.transfer(1, 2, 1, 0, 5)).unwrap();
+    let refused = admit_one(fx.transfer(2, 3, 1, 0, 1));
+    assert!(matches!(refused, Err(AdmitError::Queued { limit: 3, .. })));
+    assert_eq!(
+        refused.unwrap_err().retry_after(),
+        Some(Duration::from_millis(100))
+    );
+    let (tx, mut signature) = fx.transfer(0, 1, 1, 0, 6).into_parts();
+    signature.0[0] ^= 1;
+    assert!(matches!(
+        admit_one(SignedTransaction::from_parts(tx, signature)),
+        Err(AdmitError::Queued { .. })
+    ));
+    // Executable transactions still get in.
+    admit_one(fx.transfer(2, 3, 1, 0, 0)).unwrap();
+    // Account 0's gap fills: its queue becomes executable and makes room.
+    admit_one(fx.transfer(0, 1, 1, 0, 0)).unwrap();
+    assert_eq!(pool.lock().unwrap().queued(), 3);
+    admit_one(fx.transfer(0, 1, 1, 0, 1)).unwrap();
+    assert_eq!(pool.lock().unwrap().queued(), 1);
+    assert_eq!(pool.lock().unwrap().waits_for_nonce(&early[0].id()), None);
+    // A commit of nonces 0 and 1 moves the account on; 2 and 3 stay executable.
+    let mut after = fx.genesis.accounts.clone();
+    after.get_mut(&fx.addresses[0]).unwrap().nonce = 2;
+    let block = Block {
+        header: fx.genesis.block.header,
+        txs: vec![fx.transfer(0, 1, 1, 0, 0), fx.transfer(0, 1, 1, 0, 1)],
+    };
+    let mut mempool = pool.lock().unwrap();
+    mempool.on_commit(&block, &after, Instant::now());
+    assert_eq!(mempool.queued(), 1);
+    assert_eq!(mempool.len(), 4);
+    // A middle one leaving without a commit opens a gap: what follows it is queued again.
+    mempool.drop_tx(&early[0].id(), "test".into());
+    assert_eq!(mempool.queued(), 2);
+}
+
+#[test]
+fn an_expired_nonce_strands_the_senders_later_ones_with_a_reason() {
+    let fx = Fixture::new("mempool", 3, 1_000, 0);
+    let pool = queue_pool(&fx);
+    let txs: Vec<_> = (0..3).map(|n| fx.transfer(0, 1, 1, 0, n)).collect();
+    let other = fx.transfer(1, 2, 1, 0, 0);
+    let start = Instant::now();
+    let mut mempool = pool.lock().unwrap();
+    let accounts = &fx.genesis.accounts;
+    mempool
+        .insert(txs[0].clone(), accounts, true, start)
+        .unwrap();
+    let later = start + Duration::from_secs(30);
+    for tx in txs[1..].iter().chain([&other]) {
+        mempool.insert(tx.clone(), accounts, true, later).unwrap();
+    }
+    assert_eq!(mempool.expire(start + Duration::from_secs(61)), 3);
+    match mempool.status(&txs[0].id(), later) {
+        TxStatus::Dropped(reason) => assert!(reason.starts_with("expired"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    for tx in &txs[1..] {
+        match mempool.status(&tx.id(), later) {
+            TxStatus::Dropped(reason) => assert!(reason.starts_with("stranded"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        mempool.status(&other.id(), later),
+        TxStatus::Pending(_)
+    ));
+    assert_eq!(mempool.queued(), 0);
+    assert_eq!(mempool.take_withdrawn().len(), 3);
+}
+
+/// The queued count kept step by step matches one counted from scratch, over a long random mix
+/// of arrivals in any nonce order, drops from anywhere and commits.
+#[test]
+fn the_queued_count_matches_a_recount_after_every_change() {
+    let fx = Fixture::new("mempool", 4, 1_000_000, 0);
+    let pool = Mutex::new(Mempool::new(
+        fx.genesis.chain_id.clone(),
+        MempoolConfig {
+            capacity: 1_000,
+            per_account: 64,
+            queued_per_account: 64,
+            queued_capacity: 1_000,
+            ttl: Duration::from_secs(60),
+            min_fee: 0,
+            feeds_engine: true,
+        },
+    ));
+    let mut accounts = fx.genesis.accounts.clone();
+    let mut mempool = pool.lock().unwrap();
+    let mut rng = synod_consensus::rng::DetRng::new(7);
+    for step in 0..5_000 {
+        let who = rng.range(0, 3) as usize;
+        let address = fx.addresses[who];
+        let committed = accounts[&address].nonce;
+        match rng.range(0, 9) {
+            0..=5 => {
+                let nonce = committed + rng.range(0, 11);
+                let _ = mempool.insert(
+                    fx.transfer(who, (who + 1) % 4, 1, 0, nonce),
+                    &accounts,
+                    false,
+                    Instant::now(),
+                );
+            }
+            6 | 7 => {
+                let ids: Vec<Hash> = mempool
+                    .by_account
+                    .get(&address)
+                    .map(|p| p.values().copied().collect())
+                    .unwrap_or_default();
+                if !ids.is_empty() {
+                    let id = ids[rng.range(0, ids.len() as u64 - 1) as usize];
+                    mempool.drop_tx(&id, "test".into());
+                }
+            }
+            _ => {
+                // Commit the front of the account's executable run.
+                let next = mempool.next_nonce(&address, committed);
+                let take = rng.range(0, next - committed);
+                let txs: Vec<_> = (committed..committed + take)
+                    .map(|n| fx.transfer(who, (who + 1) % 4, 1, 0, n))
+                    .collect();
+                accounts.get_mut(&address).unwrap().nonce = committed + take;
+                let block = Block {
+                    header: fx.genesis.block.header,
+                    txs,
+                };
+                mempool.on_commit(&block, &accounts, Instant::now());
+            }
+        }
+        let recount: usize = fx
+            .addresses
+            .iter()
+            .map(|a| {
+                let next = mempool.next_nonce(a, accounts[a].nonce);
+                mempool
+                    .by_account
+                    .get(a)
+                    .map_or(0, |p| p.range(next..).count())
+            })
+            .sum();
+        assert_eq!(mempool.queued(), recount, "step {step}");
+    }
 }

@@ -100,26 +100,7 @@ pub async fn call(ctx: &Arc<NodeContext>, method: &str, params: &Value) -> Resul
                     "index": location.index,
                     "tx": tx,
                 })),
-                Ok(None) => match ctx.mempool().status(&id, std::time::Instant::now()) {
-                    TxStatus::Pending(age) => Ok(json!({
-                        "id": id,
-                        "status": "pending",
-                        "pending_ms": age.as_millis() as u64,
-                    })),
-                    TxStatus::Dropped(reason) => Ok(json!({
-                        "id": id,
-                        "status": "dropped",
-                        "reason": reason,
-                    })),
-                    TxStatus::Settled(reason) => Ok(json!({
-                        "id": id,
-                        "status": "settled",
-                        "reason": reason,
-                    })),
-                    TxStatus::Unknown => Err(RpcError::not_found(format!(
-                        "no transaction {id} is committed, pending or recently dropped here"
-                    ))),
-                },
+                Ok(None) => uncommitted_status(&ctx, id),
                 Err(e) => Err(RpcError::internal(e.to_string())),
             })
             .await
@@ -198,6 +179,7 @@ fn status(ctx: &NodeContext) -> Value {
         "peers": s.peers,
         "validators": s.validators,
         "mempool": s.mempool,
+        "mempool_queued": s.mempool_queued,
         "engine_pending": s.engine_pending,
         "committed_txs": ctx.metrics.committed_txs.get(),
         "faults": super::faults::status(ctx),
@@ -400,4 +382,38 @@ async fn get_block(ctx: &Arc<NodeContext>, params: &Value) -> Result<Value, RpcE
         Ok(value)
     })
     .await
+}
+
+/// What this node knows of a transaction that is not in its chain: pending (and whether it
+/// waits behind a gap in its sender's nonces), dropped with a reason, or settled by a snapshot.
+fn uncommitted_status(ctx: &NodeContext, id: Hash) -> Result<Value, RpcError> {
+    let (status, waits_for_nonce) = {
+        let pool = ctx.mempool();
+        (
+            pool.status(&id, std::time::Instant::now()),
+            pool.waits_for_nonce(&id),
+        )
+    };
+    match (status, waits_for_nonce) {
+        (TxStatus::Pending(age), waits_for_nonce) => Ok(json!({
+            "id": id,
+            "status": "pending",
+            "pending_ms": age.as_millis() as u64,
+            // Set when it waits behind a gap in its sender's nonces here.
+            "waits_for_nonce": waits_for_nonce,
+        })),
+        (TxStatus::Dropped(reason), _) => Ok(json!({
+            "id": id,
+            "status": "dropped",
+            "reason": reason,
+        })),
+        (TxStatus::Settled(reason), _) => Ok(json!({
+            "id": id,
+            "status": "settled",
+            "reason": reason,
+        })),
+        (TxStatus::Unknown, _) => Err(RpcError::not_found(format!(
+            "no transaction {id} is committed, pending or recently dropped here"
+        ))),
+    }
 }
