@@ -40,6 +40,14 @@ pub fn running_pid(home: &Path) -> Option<i32> {
     (ours && kill(Pid::from_raw(pid), None).is_ok()).then_some(pid)
 }
 
+/// The resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`), if it runs.
+pub fn rss_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Starts `synod node --home <home>` detached, logging to `node.log`. Returns its pid.
 pub fn start(home: &Path) -> anyhow::Result<i32> {
     start_with(home, &[])

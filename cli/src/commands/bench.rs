@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// its CPU with the nodes).
     #[arg(long, default_value_t = 2_000)]
     flood_rate: u64,
+    /// Width in seconds of the windows a long run is cut into (a row each: committed tx/s and
+    /// latency as the chain grows); runs shorter than three windows print none.
+    #[arg(long, default_value_t = 10)]
+    window: u64,
     /// An engine parameter for the testnet the benchmark creates (`--param name=value`, as for
     /// `testnet init`).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
@@ -100,6 +104,41 @@ struct RunResult {
     leader_latency: Option<[Duration; 3]>,
     /// Consensus messages and bytes all nodes sent per block committed during the run.
     per_block: Option<(f64, f64)>,
+    /// The largest node's resident memory before and after the run, in bytes.
+    rss: Option<(u64, u64)>,
+    /// Per window of `--window` seconds: transactions committed and their latencies (sorted).
+    windows: Vec<(usize, Vec<Duration>)>,
+}
+
+/// The resident memory of the largest running node of the testnet, in bytes.
+fn largest_rss(bench: &Scratch) -> Option<u64> {
+    (0..bench.cluster.len())
+        .filter_map(|i| procs::running_pid(&bench.cluster.home(i)))
+        .filter_map(procs::rss_bytes)
+        .max()
+}
+
+/// Prints a run's windows, when it lasted at least three.
+fn print_windows(run: usize, width: u64, windows: &[(usize, Vec<Duration>)]) {
+    if windows.len() < 3 {
+        return;
+    }
+    let mut table = Table::new(["from (s)", "committed", "tx/s", "p50", "p99"]);
+    for (i, (committed, latencies)) in windows.iter().enumerate() {
+        table.row([
+            (i as u64 * width).to_string(),
+            committed.to_string(),
+            format!("{:.0}", *committed as f64 / width.max(1) as f64),
+            ms(percentile(latencies, 50.0)),
+            ms(percentile(latencies, 99.0)),
+        ]);
+    }
+    println!(
+        "
+run {run}, per {width} s window (by commit time):
+{}",
+        table.render()
+    );
 }
 
 fn setup(args: &BenchArgs) -> anyhow::Result<Scratch> {
@@ -203,6 +242,7 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
         "leader changes",
         "msgs/block",
         "kB/block",
+        "node RSS MB",
     ]);
     let dropped_before = dropped_at_edge(bench);
     let flood = match args.flood {
@@ -232,6 +272,9 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
             result
                 .per_block
                 .map_or("-".into(), |(_, b)| format!("{:.1}", b / 1000.0)),
+            result.rss.map_or("-".into(), |(before, after)| {
+                format!("{} -> {}", before >> 20, after >> 20)
+            }),
         ]);
         results.push(result);
     }
@@ -265,6 +308,9 @@ fn throughput(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<()> {
     );
     let flooded = flood.map(|flood| flood.stop());
     println!("\n{}", table.render());
+    for (run, result) in results.iter().enumerate() {
+        print_windows(run + 1, args.window, &result.windows);
+    }
     if let Some(report) = flooded {
         let dropped = dropped_at_edge(bench).saturating_sub(dropped_before);
         println!(
@@ -339,6 +385,7 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
         .as_u64()
         .unwrap_or(0);
     let round_before = cluster.max_round();
+    let rss_before = largest_rss(bench);
     let traffic_before = cluster.traffic();
     let histogram_before = latency_histogram(&watch_rpc);
     let progress = indicatif::ProgressBar::new(txs.len() as u64);
@@ -399,6 +446,7 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
         (true, Some(a), Some(b), Some(c)) => Some([a, b, c]),
         _ => None,
     };
+    let windows = trace.windows(Duration::from_secs(args.window.max(1)));
     Ok(RunResult {
         admitted: trace.admitted(),
         committed: trace.done(),
@@ -409,6 +457,8 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
         leader_changes: cluster.max_round().saturating_sub(round_before),
         leader_latency,
         per_block,
+        rss: rss_before.zip(largest_rss(bench)),
+        windows,
     })
 }
 

@@ -80,6 +80,33 @@ impl Trace {
         self.committed.iter().flatten().max().copied()
     }
 
+    /// The run cut into windows of `width` from the first send: per window, the transactions
+    /// seen committed in it and their send-to-commit latencies (sorted). Shows whether
+    /// throughput and latency drift as the chain grows.
+    pub fn windows(&self, width: Duration) -> Vec<(usize, Vec<Duration>)> {
+        let first = self.first_sent();
+        let width = width.max(Duration::from_millis(1));
+        let mut windows: Vec<(usize, Vec<Duration>)> = Vec::new();
+        for (sent, committed) in self.sent.iter().zip(&self.committed) {
+            let (Some(sent), Some(committed)) = (sent, committed) else {
+                continue;
+            };
+            let slot = (committed.saturating_duration_since(first).as_secs_f64()
+                / width.as_secs_f64()) as usize;
+            if windows.len() <= slot {
+                windows.resize_with(slot + 1, || (0, Vec::new()));
+            }
+            windows[slot].0 += 1;
+            windows[slot]
+                .1
+                .push(committed.saturating_duration_since(*sent));
+        }
+        for (_, latencies) in &mut windows {
+            latencies.sort();
+        }
+        windows
+    }
+
     /// Send-to-commit latencies of the transactions sent in `[from, to)`, sorted.
     pub fn latencies(&self, from: Instant, to: Instant) -> Vec<Duration> {
         let mut out: Vec<Duration> = self
@@ -213,6 +240,29 @@ pub fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_count_commits_by_commit_time() {
+        let t0 = Instant::now();
+        let at = |ms| Some(t0 + Duration::from_millis(ms));
+        let trace = Trace {
+            started: t0,
+            sent: vec![at(0), at(0), at(5_000), None, at(12_000)],
+            committed: vec![at(100), at(9_900), at(10_500), at(11_000), at(25_000)],
+            blocks: Vec::new(),
+            rejected: Vec::new(),
+            busy: 0,
+        };
+        let windows = trace.windows(Duration::from_secs(10));
+        let counts: Vec<usize> = windows.iter().map(|w| w.0).collect();
+        // The unacknowledged one is left out; the window with no commits is there, empty.
+        assert_eq!(counts, vec![2, 1, 1]);
+        assert_eq!(
+            windows[0].1,
+            vec![Duration::from_millis(100), Duration::from_millis(9_900)]
+        );
+        assert_eq!(windows[2].1, vec![Duration::from_millis(13_000)]);
+    }
 
     #[test]
     fn lanes_and_their_calls() {
