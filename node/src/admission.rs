@@ -176,7 +176,10 @@ fn journal(ctx: &NodeContext, txs: &[SignedTransaction]) -> Result<(), String> {
 pub fn replay_journal(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Result<usize, String> {
     let started = Instant::now();
     let total = txs.len();
-    let results = admit(ctx, txs, true);
+    let results: Admitted = {
+        let results = mempool::admit_acknowledged(&ctx.mempool, txs.clone(), || ctx.store.reader());
+        txs.into_iter().zip(results).collect()
+    };
     let pending = results.iter().filter(|(_, r)| r.is_ok()).count();
     // What no longer admits and is not in the chain was dropped while the node was down (or by
     // the chain that got there first): say so to whoever asks.

@@ -12,6 +12,9 @@ use synod_chain::{SignedTransaction, TxError, TxVerifier};
 
 use super::Mempool;
 
+/// [`AdmitError::Queued`]'s `whose` when the account's own share of the queue is full.
+pub const QUEUED_ACCOUNT: &str = "this account's";
+
 /// Why a transaction was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdmitError {
@@ -113,10 +116,10 @@ impl AdmitError {
     /// resend will not change.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         let ms = match self {
-            AdmitError::NonceTooFarAhead { .. }
-            | AdmitError::AccountFull(_)
-            | AdmitError::Queued { .. } => 100,
-            AdmitError::Full(_) => 500,
+            AdmitError::NonceTooFarAhead { .. } | AdmitError::AccountFull(_) => 100,
+            // An account's own queue clears as its gap fills; the node's as gaps fill anywhere.
+            AdmitError::Queued { whose, .. } if *whose == QUEUED_ACCOUNT => 100,
+            AdmitError::Queued { .. } | AdmitError::Full(_) => 500,
             AdmitError::Journal(_) => 1_000,
             _ => return None,
         };
@@ -136,12 +139,43 @@ pub fn admit<S: AccountSource>(
     accounts: impl FnOnce() -> Result<S, StoreError>,
     local: bool,
 ) -> Vec<Result<Hash, AdmitError>> {
+    admit_as(mempool, txs, accounts, local, true)
+}
+
+/// Admits again, as this node's clients' own, transactions it acknowledged before (the journal
+/// at a restart): in nonce order per sender, and without the queued caps, which would otherwise
+/// turn away what a client was told was admitted. One result per transaction, in the order given.
+pub fn admit_acknowledged<S: AccountSource>(
+    mempool: &Mutex<Mempool>,
+    txs: Vec<SignedTransaction>,
+    accounts: impl FnOnce() -> Result<S, StoreError>,
+) -> Vec<Result<Hash, AdmitError>> {
+    let mut order: Vec<usize> = (0..txs.len()).collect();
+    order.sort_by_key(|&i| (txs[i].sender(), txs[i].tx().nonce));
+    let sorted: Vec<SignedTransaction> = order.iter().map(|&i| txs[i].clone()).collect();
+    let mut results = vec![Err(AdmitError::Known); txs.len()];
+    for (i, result) in order
+        .into_iter()
+        .zip(admit_as(mempool, sorted, accounts, true, false))
+    {
+        results[i] = result;
+    }
+    results
+}
+
+fn admit_as<S: AccountSource>(
+    mempool: &Mutex<Mempool>,
+    txs: Vec<SignedTransaction>,
+    accounts: impl FnOnce() -> Result<S, StoreError>,
+    local: bool,
+    queue_caps: bool,
+) -> Vec<Result<Hash, AdmitError>> {
     let mut results: Vec<Result<Hash, AdmitError>> = vec![Err(AdmitError::Known); txs.len()];
     let fresh = {
         let pool = mempool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pool.prefilter(txs, &mut results)
+        pool.prefilter(txs, &mut results, queue_caps)
     };
     if fresh.is_empty() {
         return results;
@@ -164,7 +198,7 @@ pub fn admit<S: AccountSource>(
     };
     for ((slot, tx), check) in slots.into_iter().zip(fresh).zip(verified) {
         results[slot] = match check {
-            Ok(()) => pool.insert(tx, &accounts, local, now),
+            Ok(()) => pool.insert_as(tx, &accounts, local, queue_caps, now),
             Err(e) => Err(e.into()),
         };
     }

@@ -20,7 +20,7 @@ use synod_chain::keys::Address;
 use synod_chain::ledger::AccountSource;
 use synod_chain::{Block, SignedTransaction, TxError};
 
-pub use admit::{AdmitError, admit};
+pub use admit::{AdmitError, admit, admit_acknowledged};
 pub use drops::{Outcome, RecentDrops};
 
 /// Dropped transactions remembered for `get_transaction`.
@@ -212,12 +212,20 @@ impl Mempool {
         next
     }
 
+    /// The nonce that extends `sender`'s executable run, its committed nonce being `committed`.
+    fn next_after(&self, sender: &Address, committed: u64) -> u64 {
+        self.runs
+            .next(sender, Some(committed))
+            .unwrap_or_else(|| self.next_nonce(sender, committed))
+    }
+
     /// Cheap checks under the lock: sizes, chain, duplicates. Returns the transactions that need
     /// a signature check, with their slots in the result.
     pub(crate) fn prefilter(
         &self,
         txs: Vec<SignedTransaction>,
         results: &mut [Result<Hash, AdmitError>],
+        queue_caps: bool,
     ) -> Vec<(usize, SignedTransaction)> {
         let mut fresh = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -227,7 +235,9 @@ impl Mempool {
                 results[i] = Err(e.into());
             } else if self.entries.contains_key(&id) || !seen.insert(id) {
                 results[i] = Err(AdmitError::Known);
-            } else if let Some(refusal) = self.no_room_if_queued(&tx.sender(), tx.tx().nonce, None)
+            } else if let Some(refusal) = queue_caps
+                .then(|| self.no_room_if_queued(&tx.sender(), tx.tx(), None))
+                .flatten()
             {
                 results[i] = Err(refusal);
             } else {
@@ -245,14 +255,12 @@ impl Mempool {
     fn no_room_if_queued(
         &self,
         sender: &Address,
-        nonce: u64,
+        tx: &synod_chain::Transaction,
         committed: Option<u64>,
     ) -> Option<AdmitError> {
+        let nonce = tx.nonce;
         let next = match committed {
-            Some(committed) => self
-                .runs
-                .next(sender, Some(committed))
-                .unwrap_or_else(|| self.next_nonce(sender, committed)),
+            Some(committed) => self.next_after(sender, committed),
             None => self.runs.next(sender, None)?,
         };
         if nonce <= next {
@@ -264,10 +272,12 @@ impl Mempool {
                 gap: next,
                 queued: sender_queued,
                 limit: self.config.queued_per_account,
-                whose: "this account's",
+                whose: admit::QUEUED_ACCOUNT,
             });
         }
-        if self.runs.queued() >= self.config.queued_capacity {
+        if self.runs.queued() >= self.config.queued_capacity
+            && self.queued_victim(sender, tx.fee).is_none()
+        {
             return Some(AdmitError::Queued {
                 gap: next,
                 queued: self.runs.queued(),
@@ -278,12 +288,30 @@ impl Mempool {
         (self.entries.len() >= self.config.capacity).then_some(AdmitError::Full(self.entries.len()))
     }
 
-    /// Stateful checks and insertion, under the lock.
-    pub(crate) fn insert<S: AccountSource + ?Sized>(
+    /// Another sender's queued transaction paying less than `fee`, at the end of its queue: what
+    /// a queued transaction paying more may push out when the queued part of the pool is full.
+    fn queued_victim(&self, sender: &Address, fee: u64) -> Option<Hash> {
+        self.evictable
+            .iter()
+            .take(EVICTION_SCAN)
+            .take_while(|(victim_fee, _, _)| *victim_fee < fee)
+            .find_map(|(_, _, id)| {
+                let entry = self.entries.get(id)?;
+                let victim = entry.tx.sender();
+                (victim != *sender && self.runs.is_queued(&victim, entry.tx.tx().nonce))
+                    .then_some(*id)
+            })
+    }
+
+    /// Stateful checks and insertion, under the lock, with the queued caps applied or not
+    /// (`queue_caps`): transactions admitted once before (replayed from the journal, given back by a reorganisation) must not be refused
+    /// for them, or a client who was told "admitted" would lose them.
+    pub(crate) fn insert_as<S: AccountSource + ?Sized>(
         &mut self,
         tx: SignedTransaction,
         accounts: &S,
         local: bool,
+        queue_caps: bool,
         now: Instant,
     ) -> Result<Hash, AdmitError> {
         let id = tx.id();
@@ -334,28 +362,34 @@ impl Mempool {
             }
             .into());
         }
-        // A transaction behind a gap gets in only while the queued part has room; when the pool
-        // is full, only one that can execute next gets in, by pushing out one that cannot or that
-        // pays less.
-        if let Some(refusal) = self.no_room_if_queued(&sender, t.nonce, Some(account.nonce)) {
+        // A transaction behind a gap gets in only while the queued part has room (or by pushing
+        // out a cheaper queued one); when the pool is full, only one that can execute next gets
+        // in, by pushing out one that cannot or that pays less.
+        let queued = self.next_after(&sender, account.nonce) < t.nonce;
+        if queue_caps && let Some(refusal) = self.no_room_if_queued(&sender, t, Some(account.nonce))
+        {
             return Err(refusal);
         }
-        let evict = if full {
-            match self.eviction_candidate(&sender, t.fee) {
-                Some(victim) => Some(victim),
+        let evict = if queue_caps && queued && self.runs.queued() >= self.config.queued_capacity {
+            self.queued_victim(&sender, t.fee).map(|victim| {
+                (
+                    victim,
+                    "the queued part of the mempool was full and a queued transaction",
+                )
+            })
+        } else if full {
+            match (!queued)
+                .then(|| self.eviction_candidate(&sender, t.fee))
+                .flatten()
+            {
+                Some(victim) => Some((victim, "the mempool was full and a transaction")),
                 None => return Err(AdmitError::Full(self.entries.len())),
             }
         } else {
             None
         };
-        if let Some(victim) = evict {
-            self.drop_tx(
-                &victim,
-                format!(
-                    "evicted: the mempool was full and a transaction paying {} arrived",
-                    t.fee
-                ),
-            );
+        if let Some((victim, what)) = evict {
+            self.drop_tx(&victim, format!("evicted: {what} paying {} arrived", t.fee));
         }
         let nonce = t.nonce;
         if let Some(pending) = self.by_account.get(&sender) {
@@ -552,7 +586,7 @@ impl Mempool {
                 if self.drop_tx(
                     &later,
                     format!(
-                        "stranded: this account's nonce {nonce} expired before it committed, so this transaction can never execute; send nonce {nonce} again, then this one"
+                        "stranded: this account's nonce {nonce} expired here before it committed, and this transaction waited behind it; send nonce {nonce} again, then this one"
                     ),
                 ) {
                     left += 1;

@@ -402,7 +402,7 @@ fn queued_transactions_are_capped_apart_and_refused_before_their_signature_is_ch
     assert!(matches!(refused, Err(AdmitError::Queued { limit: 3, .. })));
     assert_eq!(
         refused.unwrap_err().retry_after(),
-        Some(Duration::from_millis(100))
+        Some(Duration::from_millis(500))
     );
     let (tx, mut signature) = fx.transfer(0, 1, 1, 0, 6).into_parts();
     signature.0[0] ^= 1;
@@ -444,11 +444,13 @@ fn an_expired_nonce_strands_the_senders_later_ones_with_a_reason() {
     let mut mempool = pool.lock().unwrap();
     let accounts = &fx.genesis.accounts;
     mempool
-        .insert(txs[0].clone(), accounts, true, start)
+        .insert_as(txs[0].clone(), accounts, true, true, start)
         .unwrap();
     let later = start + Duration::from_secs(30);
     for tx in txs[1..].iter().chain([&other]) {
-        mempool.insert(tx.clone(), accounts, true, later).unwrap();
+        mempool
+            .insert_as(tx.clone(), accounts, true, true, later)
+            .unwrap();
     }
     assert_eq!(mempool.expire(start + Duration::from_secs(61)), 3);
     match mempool.status(&txs[0].id(), later) {
@@ -496,10 +498,11 @@ fn the_queued_count_matches_a_recount_after_every_change() {
         match rng.range(0, 9) {
             0..=5 => {
                 let nonce = committed + rng.range(0, 11);
-                let _ = mempool.insert(
+                let _ = mempool.insert_as(
                     fx.transfer(who, (who + 1) % 4, 1, 0, nonce),
                     &accounts,
                     false,
+                    true,
                     Instant::now(),
                 );
             }
@@ -542,4 +545,58 @@ fn the_queued_count_matches_a_recount_after_every_change() {
             .sum();
         assert_eq!(mempool.queued(), recount, "step {step}");
     }
+}
+
+#[test]
+fn a_full_queue_takes_a_better_paying_queued_transaction_and_readmissions_skip_the_caps() {
+    let fx = Fixture::new("mempool", 4, 1_000, 0);
+    let pool = queue_pool(&fx);
+    let admit_one = |tx: SignedTransaction| {
+        admit(&pool, vec![tx], genesis_accounts(&fx), false)
+            .pop()
+            .unwrap()
+    };
+    // Three queued, fees 1, 2, 3: the node's queue is full.
+    let queued = [
+        fx.transfer(0, 1, 1, 1, 1),
+        fx.transfer(1, 2, 1, 2, 1),
+        fx.transfer(2, 3, 1, 3, 1),
+    ];
+    for tx in &queued {
+        admit_one(tx.clone()).unwrap();
+    }
+    // Paying no more than the cheapest gets nothing; paying more pushes the cheapest out.
+    assert!(matches!(
+        admit_one(fx.transfer(3, 0, 1, 1, 1)),
+        Err(AdmitError::Queued { .. })
+    ));
+    admit_one(fx.transfer(3, 0, 1, 5, 1)).unwrap();
+    {
+        let mempool = pool.lock().unwrap();
+        assert_eq!(mempool.queued(), 3);
+        match mempool.status(&queued[0].id(), Instant::now()) {
+            TxStatus::Dropped(reason) => assert!(reason.contains("queued part"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Acknowledged transactions come back in any order and past the caps.
+    let fresh = queue_pool(&fx);
+    let journaled: Vec<_> = [3, 1, 4, 0, 2]
+        .into_iter()
+        .map(|n| fx.transfer(0, 1, 1, 0, n))
+        .collect();
+    let results = admit_acknowledged(&fresh, journaled.clone(), genesis_accounts(&fx));
+    for (tx, result) in journaled.iter().zip(&results) {
+        assert_eq!(result.as_ref().ok(), Some(&tx.id()));
+    }
+    // So do the transactions of rewound blocks, handed back newest first.
+    let rewound = queue_pool(&fx);
+    let blocks: Vec<_> = (0..5).rev().map(|n| fx.transfer(1, 2, 1, 0, n)).collect();
+    let mut mempool = rewound.lock().unwrap();
+    assert_eq!(
+        mempool.give_back(blocks, &fx.genesis.accounts, Instant::now()),
+        5
+    );
+    assert_eq!(mempool.queued(), 0);
 }
