@@ -40,6 +40,8 @@ pub struct NodeContext {
     pub moniker: String,
     /// Pending transactions.
     pub mempool: Mutex<Mempool>,
+    /// The threads that check and admit transactions, below the driver's priority.
+    pub admission: crate::admission_workers::AdmissionWorkers,
     /// The journal of transactions acknowledged to this node's clients (validators and
     /// observers alike; `None` only in tests without a data folder).
     pub journal: Mutex<Option<Journal>>,

@@ -98,7 +98,8 @@ impl Inbound for NodeInbound {
             return verdict(&self.ctx, gossipsub::MessageAcceptance::Ignore);
         };
         let ctx = self.ctx.clone();
-        tokio::task::spawn_blocking(move || {
+        let refused = verdict.clone();
+        let queued = self.ctx.admission.spawn(move || {
             let outcome = crate::admission::admit_from_peer_checked(&ctx, txs);
             drop(permit);
             debug!(peer = %from, admitted = outcome.admitted, invalid = outcome.invalid, "gossiped transactions");
@@ -112,6 +113,10 @@ impl Inbound for NodeInbound {
             };
             verdict(&ctx, acceptance);
         });
+        if !queued {
+            self.ctx.metrics.dropped("admission_busy");
+            refused(&self.ctx, gossipsub::MessageAcceptance::Ignore);
+        }
     }
 
     fn sync_request(&self, _from: PeerId, bytes: &[u8]) -> Vec<u8> {

@@ -6,6 +6,7 @@
 //! port is taken.
 
 pub mod admission;
+pub mod admission_workers;
 pub mod clock;
 pub mod context;
 pub mod driver;
@@ -46,6 +47,10 @@ use mempool::{Mempool, MempoolConfig};
 use metrics::Metrics;
 pub use options::{Behaviour, RunOptions};
 use status::NodeStatus;
+
+/// Admission batches (an RPC call's or a gossip message's transactions) that may wait for an
+/// admission thread; past this the node answers "busy".
+const ADMISSION_QUEUE: usize = 64;
 
 /// The mempool journal's file name in the data folder.
 const JOURNAL_FILE: &str = "mempool.journal";
@@ -182,7 +187,13 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         metrics.fault_dropped.clone(),
         metrics.fault_delayed.clone(),
     ));
+    let admission = admission_workers::AdmissionWorkers::start(
+        std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+        ADMISSION_QUEUE,
+    )
+    .map_err(|e| NodeError::Runtime(format!("cannot start the admission threads: {e}")))?;
     let ctx = Arc::new(NodeContext {
+        admission,
         genesis_hash: state.genesis_hash,
         ledger: Ledger::new(genesis.ledger_rules()),
         mempool: Mutex::new(Mempool::new(

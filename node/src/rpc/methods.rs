@@ -252,7 +252,16 @@ async fn submit(
     txs: Vec<SignedTransaction>,
 ) -> Result<Vec<Submitted>, RpcError> {
     let worker = ctx.clone();
-    let outcomes = blocking(move || Ok(admit_local(&worker, txs))).await?;
+    let outcomes = ctx
+        .admission
+        .run(move || admit_local(&worker, txs))
+        .await
+        .ok_or_else(|| {
+            RpcError::busy_because(
+                "every admission thread is busy and their queue is full".into(),
+                std::time::Duration::from_millis(100),
+            )
+        })?;
     Ok(outcomes
         .into_iter()
         .map(|(_, outcome)| {
