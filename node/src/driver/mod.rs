@@ -185,9 +185,20 @@ impl<E: HostedEngine> Driver<E> {
         self.ctx.mining.sample();
         self.ctx.metrics.hash_rate.set(self.ctx.mining.hash_rate());
         let backlog = self.ctx.store.tx_backlog();
-        // Merge the tx index when idle, or when it falls far behind.
+        // Merge the tx index when idle, or when it falls far behind. A merge's cost grows with
+        // the index (its random keys touch most of its pages), and this thread waits for it.
         if (!busy && backlog >= INDEX_BATCH) || backlog >= 16 * INDEX_BATCH {
-            self.ctx.store.index_transactions(INDEX_BATCH)?;
+            let started = Instant::now();
+            let blocks = self.ctx.store.index_transactions(INDEX_BATCH)?;
+            let took = started.elapsed();
+            if took >= SLOW_STEP {
+                warn!(
+                    blocks,
+                    backlog,
+                    ms = took.as_millis() as u64,
+                    "slow transaction index merge"
+                );
+            }
         }
         if self.last_requeue.elapsed() >= REQUEUE_EVERY {
             self.last_requeue = Instant::now();
