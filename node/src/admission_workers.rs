@@ -11,10 +11,6 @@ use tracing::warn;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// How much lower admission runs than the rest of the node (a Linux nice value; the driver and
-/// the network keep the process's own).
-const NICE: i32 = 10;
-
 /// A bounded queue of admission work and the threads that run it.
 pub struct AdmissionWorkers {
     jobs: mpsc::SyncSender<Job>,
@@ -30,7 +26,7 @@ impl AdmissionWorkers {
             std::thread::Builder::new()
                 .name(format!("admission-{i}"))
                 .spawn(move || {
-                    lower_priority();
+                    crate::priority::lower_this_thread();
                     loop {
                         let job = inbox.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else {
@@ -64,24 +60,6 @@ impl AdmissionWorkers {
     /// Queues `work` without waiting for it. Returns whether there was room.
     pub fn spawn(&self, work: impl FnOnce() + Send + 'static) -> bool {
         self.jobs.try_send(Box::new(work)).is_ok()
-    }
-}
-
-/// Lowers the calling thread's CPU priority by [`NICE`] (Linux only; elsewhere admission runs at
-/// the node's priority).
-#[allow(unsafe_code)]
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `setpriority` takes plain integers and touches no memory of this process. On
-        // Linux the nice value is per thread, and `who = 0` names the calling thread.
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
-        if result != 0 {
-            warn!(
-                error = %std::io::Error::last_os_error(),
-                "cannot lower the admission threads' priority"
-            );
-        }
     }
 }
 

@@ -24,9 +24,11 @@ pub mod miner;
 pub mod net;
 pub mod options;
 pub mod peer_score;
+pub mod priority;
 pub mod rpc;
 pub mod status;
 pub mod sync;
+pub mod tx_indexer;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -311,6 +313,8 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
             None
         }
     };
+    let indexer = tx_indexer::TxIndexer::start(ctx.clone())
+        .map_err(|e| NodeError::Runtime(format!("cannot start the tx-index thread: {e}")))?;
     let history = ctx.clone();
     let history_peers = peers.clone();
     tasks.spawn(async move {
@@ -379,6 +383,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     tasks.abort_all();
+    drop(indexer);
     if let Err(e) = &outcome {
         error!(error = %e, "node stopped");
     }

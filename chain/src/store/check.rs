@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTable;
 use serde::Serialize;
 
 use super::tables::*;
@@ -43,9 +43,12 @@ impl Store {
             replay.map(|(genesis, _)| genesis.accounts.clone());
         let mut verifier = TxVerifier::default();
         let mut transactions = 0u64;
-        let mut indexed_transactions = 0u64;
+        // Each canonical transaction is in the index file (always, for heights it covers) or in
+        // memory (above it); counted, so entries of no canonical transaction show up too.
+        let mut in_file = 0u64;
+        let mut in_memory = 0u64;
         let mut parent = None;
-        let tx_index = reader.txn.open_table(TX_INDEX)?;
+        let tx_index = self.index.snapshot()?;
         for height in 0..=meta.tip.height {
             let Some(block) = reader.block_at(height)? else {
                 if height > meta.base {
@@ -57,9 +60,6 @@ impl Store {
                         StoreError::corrupt("canonical", height, "snapshot header missing")
                     })?;
                     parent = Some(header);
-                }
-                if height == meta.indexed {
-                    indexed_transactions = transactions;
                 }
                 continue;
             };
@@ -100,12 +100,19 @@ impl Store {
                 ));
             }
             for (i, tx) in block.txs.iter().enumerate() {
+                let id = tx.id();
                 let location = if height <= meta.indexed {
-                    tx_index.get(&tx.id().0)?.map(|v| v.value())
+                    in_file += 1;
+                    tx_index.get(&id)?
+                } else if let Some(location) = self.lock().recent.get(&id).copied() {
+                    in_memory += 1;
+                    Some(location)
                 } else {
-                    self.lock().recent.get(&tx.id()).copied()
+                    // Below a snapshot's base, history filled in later is in the file.
+                    in_file += 1;
+                    tx_index.get(&id)?
                 }
-                .ok_or_else(|| StoreError::corrupt("tx_index", tx.id(), "missing"))?;
+                .ok_or_else(|| StoreError::corrupt("tx_index", id, "missing"))?;
                 if location != (height, i as u32) {
                     return Err(StoreError::corrupt(
                         "tx_index",
@@ -115,9 +122,6 @@ impl Store {
                 }
             }
             transactions += block.txs.len() as u64;
-            if height == meta.indexed {
-                indexed_transactions = transactions;
-            }
             if let (Some(accounts), Some((_, ledger)), Some(p)) = (&mut state, replay, &parent) {
                 let changes = ledger
                     .apply_block(&mut verifier, &*accounts, p, &block)
@@ -128,25 +132,22 @@ impl Store {
             }
             parent = Some(block.header);
         }
-        if tx_index.len()? != indexed_transactions {
+        if tx_index.len()? != in_file {
             return Err(StoreError::corrupt(
                 "tx_index",
                 "*",
                 format!(
-                    "{} entries for {indexed_transactions} indexed canonical transactions",
+                    "{} entries for {in_file} indexed canonical transactions",
                     tx_index.len()?
                 ),
             ));
         }
         let recent = self.lock().recent.len() as u64;
-        if recent != transactions - indexed_transactions {
+        if recent != in_memory {
             return Err(StoreError::corrupt(
                 "tx_index",
                 "memory",
-                format!(
-                    "{recent} in-memory entries for {} unindexed transactions",
-                    transactions - indexed_transactions
-                ),
+                format!("{recent} in-memory entries for {in_memory} unindexed transactions"),
             ));
         }
         let undo = reader.txn.open_table(UNDO)?;

@@ -5,19 +5,22 @@
 //! canonical index entry, its state changes and their undo data, so after a crash the file holds
 //! each block entirely or not at all.
 //!
-//! The transaction-id index is derived data and is kept off that path: a random 32-byte key dirties
-//! its own 4 KiB page, so indexing 1,000 transactions inside each commit made it ~8x slower and
-//! growing with the chain. Blocks above the indexed height are indexed in memory (rebuilt from
-//! their bodies at open) and [`Store::index_transactions`] merges them into the table in batches,
-//! sorted, in transactions of their own that a node runs between block commits. Opening verifies every page checksum (redb's integrity check) and then
-//! the metadata, and refuses a damaged file, a file of another chain or schema, or a file locked
-//! by another process, each with its own error.
+//! The transaction-id index is derived data and is kept off that path, in a file of its own
+//! (`tx_index`): a random 32-byte key dirties its own 4 KiB page, so indexing 1,000 transactions
+//! inside each commit made it ~8x slower and growing with the chain. Blocks above the indexed
+//! height are indexed in memory (rebuilt from their bodies at open) and
+//! [`Store::index_transactions`] merges them into the index file in batches, sorted, on whatever
+//! thread the node gives it: the index file has its own writer, so a merge never holds up a block
+//! commit. Opening verifies every page checksum (redb's integrity check) and then the metadata,
+//! and refuses a damaged file, a file of another chain or schema, or a file locked by another
+//! process, each with its own error.
 
 mod check;
 mod error;
 mod read;
 mod recent;
 mod tables;
+mod tx_index;
 mod write;
 
 use std::collections::HashMap;
@@ -80,6 +83,10 @@ struct State {
 /// An open synod database.
 pub struct Store {
     db: Database,
+    /// The transaction-id index, in its own file.
+    index: tx_index::TxIndexFile,
+    /// Held by whoever writes the index file, for the whole write; taken before `state`.
+    index_writer: Mutex<()>,
     path: PathBuf,
     state: Mutex<State>,
 }
@@ -129,9 +136,17 @@ impl Store {
         Self::finish_open(db, path, meta)
     }
 
-    fn finish_open(db: Database, path: &Path, meta: Meta) -> Result<Store, StoreError> {
+    fn finish_open(db: Database, path: &Path, mut meta: Meta) -> Result<Store, StoreError> {
+        let (index, covered) = tx_index::TxIndexFile::open(
+            &tx_index::index_path(path),
+            &meta.genesis_hash,
+            meta.tip.height,
+        )?;
+        meta.indexed = covered.high;
         let store = Store {
             db,
+            index,
+            index_writer: Mutex::new(()),
             path: path.to_path_buf(),
             state: Mutex::new(State {
                 meta: meta.clone(),
@@ -155,8 +170,22 @@ impl Store {
                 ),
             });
         }
-        // Index in memory what the table does not hold yet.
+        // Blocks below what the index file covers (history filled below a snapshot since it was
+        // last written) go into it now; those above it are indexed in memory.
         let reader = store.reader()?;
+        if meta.base < covered.low {
+            let mut below = Vec::new();
+            for height in meta.base..covered.low {
+                let Some(block) = reader.block_at(height)? else {
+                    continue;
+                };
+                for (i, id) in block.tx_ids().into_iter().enumerate() {
+                    below.push((id, (height, i as u32)));
+                }
+            }
+            below.sort_unstable_by_key(|(id, _)| *id);
+            store.index.add(&below, Some(meta.base), None)?;
+        }
         let mut recent = HashMap::new();
         for height in meta.indexed + 1..=meta.tip.height {
             let Some(block) = reader.block_at(height)? else {
@@ -174,6 +203,11 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The transaction-index file that goes with it.
+    pub fn index_path(&self) -> &Path {
+        self.index.path()
     }
 
     /// The genesis hash this database belongs to.
@@ -302,7 +336,8 @@ fn read_meta(db: &Database) -> Result<Option<Meta>, StoreError> {
         chain_id: field(get(META_CHAIN_ID)?, META_CHAIN_ID)?,
         tip: field(get(META_TIP)?, META_TIP)?,
         finalized: field(get(META_FINALIZED)?, META_FINALIZED)?,
-        indexed: counter(get(META_INDEXED)?, META_INDEXED)?,
+        // The index file says how far it covers (see `finish_open`).
+        indexed: 0,
         base: counter(get(META_BASE)?, META_BASE)?,
     }))
 }

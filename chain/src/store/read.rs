@@ -39,9 +39,13 @@ pub struct StoreReader {
 impl Store {
     /// A consistent read snapshot.
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        self.reader_at_base(self.base_height())
+    }
+
+    /// A read snapshot for a caller that holds the store's lock (and so knows the base).
+    pub(super) fn reader_at_base(&self, base: u64) -> Result<StoreReader, StoreError> {
         let txn = self.db.begin_read()?;
         let accounts = txn.open_table(ACCOUNTS)?;
-        let base = self.base_height();
         Ok(StoreReader {
             txn,
             base,
@@ -89,12 +93,16 @@ impl Store {
         &self,
         id: &Hash,
     ) -> Result<Option<(SignedTransaction, TxLocation)>, StoreError> {
+        // Memory first: a merge writes the index file before it forgets an entry here.
         let recent = self.lock().recent.get(id).copied();
-        let reader = self.reader()?;
-        match recent {
-            Some((height, index)) => reader.transaction_at(id, height, index).map(Some),
-            None => reader.indexed_transaction(id),
-        }
+        let location = match recent {
+            Some(location) => Some(location),
+            None => self.index.get(id)?,
+        };
+        let Some((height, index)) = location else {
+            return Ok(None);
+        };
+        self.reader()?.transaction_at(id, height, index).map(Some)
     }
 
     /// Whether transaction `id` is in the canonical chain, from the indexes alone: unlike
@@ -104,9 +112,7 @@ impl Store {
         if self.lock().recent.contains_key(id) {
             return Ok(true);
         }
-        let reader = self.reader()?;
-        let table = reader.txn.open_table(TX_INDEX)?;
-        Ok(table.get(&id.0)?.is_some())
+        Ok(self.index.get(id)?.is_some())
     }
 
     /// A value from the engine-state table.
@@ -228,19 +234,6 @@ impl StoreReader {
                 Ok((Address(*k.value()), Account { balance, nonce }))
             })
             .collect()
-    }
-
-    /// A transaction from the tx-index table (blocks up to the indexed height).
-    pub fn indexed_transaction(
-        &self,
-        id: &Hash,
-    ) -> Result<Option<(SignedTransaction, TxLocation)>, StoreError> {
-        let table = self.txn.open_table(TX_INDEX)?;
-        let Some(location) = table.get(&id.0)? else {
-            return Ok(None);
-        };
-        let (height, index) = location.value();
-        self.transaction_at(id, height, index).map(Some)
     }
 
     /// The transaction `id` at `index` of canonical block `height`, checked to be that one.

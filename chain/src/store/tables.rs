@@ -15,10 +15,6 @@ pub(crate) const BODIES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::ne
 pub(crate) const PROOFS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("proofs");
 /// Canonical chain: height to block id.
 pub(crate) const CANONICAL: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("canonical");
-/// Canonical transactions up to the indexed height: id to (height, index in block). Blocks above
-/// it are indexed in memory until [`super::Store::index_transactions`] merges them.
-pub(crate) const TX_INDEX: TableDefinition<&[u8; 32], (u64, u32)> =
-    TableDefinition::new("tx_index");
 /// Accounts: address to (balance, nonce). Absent means the zero account.
 pub(crate) const ACCOUNTS: TableDefinition<&[u8; 20], (u64, u64)> =
     TableDefinition::new("accounts");
@@ -32,5 +28,4 @@ pub(crate) const META_GENESIS: &str = "genesis_hash";
 pub(crate) const META_CHAIN_ID: &str = "chain_id";
 pub(crate) const META_TIP: &str = "tip";
 pub(crate) const META_FINALIZED: &str = "finalized_height";
-pub(crate) const META_INDEXED: &str = "tx_indexed_height";
 pub(crate) const META_BASE: &str = "snapshot_base";

@@ -536,3 +536,104 @@ fn recent_blocks_end_at_the_tip_with_proofs_and_undo_above_the_finalized_height(
     let recent = store.recent_blocks(2).unwrap();
     assert_eq!(recent.last().unwrap().block, blocks[3]);
 }
+
+#[test]
+fn the_tx_index_file_is_rebuilt_when_missing_damaged_foreign_or_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let fx = fixture();
+    let mut blocks = Vec::new();
+    let index_file = {
+        let store = Store::open(&path, &fx.genesis).unwrap();
+        for nonce in 0..4 {
+            blocks.push(commit(
+                &fx,
+                &store,
+                vec![fx.transfer(0, 1, 1, 0, nonce)],
+                Finality::Tentative,
+            ));
+        }
+        assert_eq!(store.index_transactions(4).unwrap(), 4);
+        store.index_path().to_path_buf()
+    };
+    let all_found = |store: &Store| {
+        blocks.iter().all(|b| {
+            store
+                .transaction(&b.txs[0].id())
+                .unwrap()
+                .is_some_and(|(_, at)| at.block == b.hash())
+        })
+    };
+    // Missing: every block is indexed in memory again.
+    std::fs::remove_file(&index_file).unwrap();
+    {
+        let store = Store::open(&path, &fx.genesis).unwrap();
+        assert_eq!(store.tx_indexed_height(), 0);
+        assert!(all_found(&store));
+        store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+        store.index_transactions(4).unwrap();
+    }
+    // Damaged: the same.
+    std::fs::write(&index_file, b"not a database").unwrap();
+    {
+        let store = Store::open(&path, &fx.genesis).unwrap();
+        assert_eq!(store.tx_indexed_height(), 0);
+        assert!(all_found(&store));
+        store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+    }
+    // Ahead of the chain (say the chain's file came back from an older copy): started again.
+    let older = dir.path().join("older");
+    {
+        let store = Store::open(&older, &fx.genesis).unwrap();
+        commit(
+            &fx,
+            &store,
+            vec![fx.transfer(0, 1, 1, 0, 0)],
+            Finality::Final,
+        );
+    }
+    {
+        let store = Store::open(&path, &fx.genesis).unwrap();
+        store.index_transactions(4).unwrap();
+    }
+    std::fs::copy(&index_file, super::tx_index::index_path(&older)).unwrap();
+    let store = Store::open(&older, &fx.genesis).unwrap();
+    assert_eq!(store.tx_indexed_height(), 0);
+    assert!(store.transaction(&blocks[3].txs[0].id()).unwrap().is_none());
+    store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+}
+
+#[test]
+fn block_commits_do_not_wait_for_an_index_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture();
+    let store = Store::open(&dir.path().join("db"), &fx.genesis).unwrap();
+    commit(
+        &fx,
+        &store,
+        vec![fx.transfer(0, 1, 1, 0, 0)],
+        Finality::Final,
+    );
+    // A merge in progress holds the index writer for its whole write.
+    let merging = store.index_writer();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let block = commit(
+                &fx,
+                &store,
+                vec![fx.transfer(1, 2, 1, 0, 0)],
+                Finality::Final,
+            );
+            done.send(block.header.height).unwrap();
+        });
+        assert_eq!(
+            finished
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap(),
+            2
+        );
+        drop(merging);
+    });
+    assert_eq!(store.index_transactions(8).unwrap(), 2);
+}

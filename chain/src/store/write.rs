@@ -157,7 +157,6 @@ pub(super) fn initialize(db: &Database, genesis: &GenesisState) -> Result<Meta, 
     let txn = begin(db, Durability::Immediate)?;
     // Create every table, so readers never meet a missing one.
     txn.open_table(PROOFS)?;
-    txn.open_table(TX_INDEX)?;
     txn.open_table(UNDO)?;
     txn.open_table(ENGINE)?;
     txn.open_table(HEADERS)?
@@ -178,7 +177,6 @@ pub(super) fn initialize(db: &Database, genesis: &GenesisState) -> Result<Meta, 
     put_meta(&txn, META_CHAIN_ID, &meta.chain_id)?;
     put_meta(&txn, META_TIP, &meta.tip)?;
     put_meta(&txn, META_FINALIZED, &meta.finalized)?;
-    put_meta(&txn, META_INDEXED, &meta.indexed)?;
     put_meta(&txn, META_BASE, &meta.base)?;
     // The schema version goes in last: a database without it is treated as uninitialized.
     put_meta(&txn, META_SCHEMA, &SCHEMA_VERSION)?;
@@ -318,6 +316,7 @@ impl Store {
     ) -> Result<ChainTip, StoreError> {
         // Index what is pending first, so nothing below the new base is left unindexed.
         self.index_transactions(u64::MAX)?;
+        let _writer = self.index_writer();
         let mut state = self.lock();
         let hash = header.hash();
         if header.height <= state.meta.tip.height {
@@ -345,10 +344,13 @@ impl Store {
         };
         put_meta(&txn, META_TIP, &tip)?;
         put_meta(&txn, META_FINALIZED, &header.height)?;
-        put_meta(&txn, META_INDEXED, &header.height)?;
         put_meta(&txn, META_BASE, &header.height)?;
         apply_engine_writes(&txn, engine)?;
         txn.commit()?;
+        // The blocks up to the snapshot are missing: the index file covers nothing new, and the
+        // history filled in below it later goes in from the bottom of its range down.
+        self.index
+            .add(&[], Some(header.height + 1), Some(header.height))?;
         state.meta.tip = tip;
         state.meta.finalized = header.height;
         state.meta.indexed = header.height;
@@ -370,12 +372,15 @@ impl Store {
             .iter()
             .map(|entry| (entry.0.header.height, entry))
             .collect();
+        let _writer = self.index_writer();
         let mut state = self.lock();
         let mut base = state.meta.base;
         if base == 0 {
             return Ok(0);
         }
-        let txn = begin(&self.db, Durability::None)?;
+        // Durable before the index file names these blocks (it must never name a block the
+        // chain's file could lose).
+        let txn = begin(&self.db, Durability::Immediate)?;
         let mut settled = 0;
         let mut new_txs: Vec<(Hash, (u64, u32))> = Vec::new();
         // Bounded per call: walking down through blocks already present holds the store's lock,
@@ -449,15 +454,12 @@ impl Store {
             return Ok(0);
         }
         new_txs.sort_unstable_by_key(|(id, _)| *id);
-        {
-            let mut index = txn.open_table(TX_INDEX)?;
-            for (id, location) in &new_txs {
-                index.insert(&id.0, *location)?;
-            }
-        }
         put_meta(&txn, META_BASE, &base)?;
         txn.commit()?;
         state.meta.base = base;
+        // Every block above the new base is now in the chain and, with these, in the index
+        // file. (A crash before this write is repaired at open.)
+        self.index.add(&new_txs, Some(base + 1), None)?;
         Ok(settled)
     }
 
@@ -468,37 +470,40 @@ impl Store {
     }
 
     /// Merges the transactions of up to `max_blocks` canonical blocks above the indexed height
-    /// into the tx-index table, in one durable transaction of its own (a non-durable one would
-    /// only push its page writes into the next block commit). Returns the number of blocks
-    /// merged. Nodes call this off the commit path, a few blocks at a time.
+    /// into the index file, sorted, in one durable transaction of the index file's own. Returns
+    /// the number of blocks merged. Block commits go on meanwhile (the store's lock is held only
+    /// to take the entries and, after the write, to forget them): a node runs this on a thread of
+    /// its own, since a merge's cost grows with the index.
     pub fn index_transactions(&self, max_blocks: u64) -> Result<u64, StoreError> {
-        let mut state = self.lock();
-        let from = state.meta.indexed + 1;
-        let to = state
-            .meta
-            .tip
-            .height
-            .min(state.meta.indexed.saturating_add(max_blocks));
+        let _writer = self.index_writer();
+        let (from, to, mut entries) = {
+            let state = self.lock();
+            let from = state.meta.indexed + 1;
+            let to = state
+                .meta
+                .tip
+                .height
+                .min(state.meta.indexed.saturating_add(max_blocks));
+            let entries: Vec<(Hash, (u64, u32))> = if from > to {
+                Vec::new()
+            } else {
+                state
+                    .recent
+                    .iter()
+                    .filter(|(_, (height, _))| (from..=to).contains(height))
+                    .map(|(id, location)| (*id, *location))
+                    .collect()
+            };
+            (from, to, entries)
+        };
         if from > to {
             return Ok(0);
         }
-        let mut entries: Vec<(Hash, (u64, u32))> = state
-            .recent
-            .iter()
-            .filter(|(_, (height, _))| (from..=to).contains(height))
-            .map(|(id, location)| (*id, *location))
-            .collect();
         // Sorted keys touch each B-tree page once.
         entries.sort_unstable_by_key(|(id, _)| *id);
-        let txn = begin(&self.db, Durability::Immediate)?;
-        {
-            let mut index = txn.open_table(TX_INDEX)?;
-            for (id, location) in &entries {
-                index.insert(&id.0, *location)?;
-            }
-        }
-        put_meta(&txn, META_INDEXED, &to)?;
-        txn.commit()?;
+        self.index.add(&entries, None, Some(to))?;
+        // No rewind ran meanwhile (it takes the index writer too), so these are still canonical.
+        let mut state = self.lock();
         state.meta.indexed = to;
         for (id, _) in &entries {
             state.recent.remove(id);
@@ -506,10 +511,18 @@ impl Store {
         Ok(to - from + 1)
     }
 
+    /// The index file's writer: one at a time, taken before the store's lock.
+    pub(super) fn index_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.index_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Removes canonical blocks above `target`, restoring the accounts they changed from undo data
     /// and dropping their transaction index entries. Their headers and bodies stay (a side branch
     /// may become canonical again). Returns the removed blocks, highest first.
     pub fn rewind_to(&self, target: u64) -> Result<Vec<Block>, StoreError> {
+        let _writer = self.index_writer();
         let mut state = self.lock();
         let meta = state.meta.clone();
         if target < meta.finalized {
@@ -520,6 +533,24 @@ impl Store {
         }
         if target >= meta.tip.height {
             return Ok(Vec::new());
+        }
+        if target < meta.indexed {
+            // The index file first: it must not name blocks the chain no longer holds. Until
+            // the chain's rewind commits, the entries live in memory again.
+            let reader = self.reader_at_base(meta.base)?;
+            let mut ids = Vec::new();
+            for height in target + 1..=meta.indexed {
+                let Some(block) = reader.block_at(height)? else {
+                    continue;
+                };
+                for (i, id) in block.tx_ids().into_iter().enumerate() {
+                    ids.push(id);
+                    state.recent.insert(id, (height, i as u32));
+                }
+            }
+            drop(reader);
+            self.index.remove(&ids, target)?;
+            state.meta.indexed = target;
         }
         let txn = begin(&self.db, Durability::Immediate)?;
         let mut removed = Vec::new();
@@ -534,24 +565,15 @@ impl Store {
                 .map_err(|e| StoreError::decode("undo", height, e))?;
             write_accounts(&txn, undo.iter().map(|(a, before)| (a, before)))?;
             txn.open_table(CANONICAL)?.remove(height)?;
-            if height <= meta.indexed {
-                let mut index = txn.open_table(TX_INDEX)?;
-                for tx in &block.txs {
-                    index.remove(&tx.id().0)?;
-                }
-            }
             removed.push(block);
         }
         let new_tip = ChainTip {
             height: target,
             hash: canonical_block(&txn, target)?.hash(),
         };
-        let indexed = meta.indexed.min(target);
         put_meta(&txn, META_TIP, &new_tip)?;
-        put_meta(&txn, META_INDEXED, &indexed)?;
         txn.commit()?;
         state.meta.tip = new_tip;
-        state.meta.indexed = indexed;
         state.recent.retain(|_, (height, _)| *height <= target);
         Ok(removed)
     }

@@ -40,8 +40,6 @@ use mining::Mining;
 
 /// Largest engine message payload decoded.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
-/// Blocks above the tx-index watermark before the driver merges them (off the commit path).
-const INDEX_BATCH: u64 = 32;
 /// Control events handled per loop turn before transactions get their turn.
 const MAX_CONTROL_PER_TURN: usize = 256;
 /// Transactions handed to the engine per loop turn.
@@ -130,7 +128,6 @@ impl<E: HostedEngine> Driver<E> {
             if delivery.shutdown {
                 break;
             }
-            let busy = !delivery.control.is_empty() || delivery.txs_ready || self.more_txs;
             let mut last_arrival = None;
             for (arrived, event) in delivery.control {
                 self.fire_timers_due_by(arrived)?;
@@ -149,7 +146,7 @@ impl<E: HostedEngine> Driver<E> {
             if delivery.txs_ready || self.more_txs {
                 self.feed_transactions()?;
             }
-            self.housekeeping(busy)?;
+            self.housekeeping()?;
             self.finish_mine_request()?;
             self.ctx.heartbeat();
         }
@@ -180,26 +177,10 @@ impl<E: HostedEngine> Driver<E> {
         self.step(Input::Transactions(txs))
     }
 
-    fn housekeeping(&mut self, busy: bool) -> Result<(), NodeError> {
+    fn housekeeping(&mut self) -> Result<(), NodeError> {
         self.hand_over_peers();
         self.ctx.mining.sample();
         self.ctx.metrics.hash_rate.set(self.ctx.mining.hash_rate());
-        let backlog = self.ctx.store.tx_backlog();
-        // Merge the tx index when idle, or when it falls far behind. A merge's cost grows with
-        // the index (its random keys touch most of its pages), and this thread waits for it.
-        if (!busy && backlog >= INDEX_BATCH) || backlog >= 16 * INDEX_BATCH {
-            let started = Instant::now();
-            let blocks = self.ctx.store.index_transactions(INDEX_BATCH)?;
-            let took = started.elapsed();
-            if took >= SLOW_STEP {
-                warn!(
-                    blocks,
-                    backlog,
-                    ms = took.as_millis() as u64,
-                    "slow transaction index merge"
-                );
-            }
-        }
         if self.last_requeue.elapsed() >= REQUEUE_EVERY {
             self.last_requeue = Instant::now();
             let requeued =

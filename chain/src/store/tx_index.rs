@@ -1,0 +1,227 @@
+//! The transaction-id index in a redb file of its own, next to the chain's: transaction id to
+//! (height, index in the block), for the canonical blocks of a height range.
+//!
+//! It is derived data: every entry can be rebuilt from the block bodies, so a missing, damaged
+//! or foreign index file is replaced by an empty one and filled again. Keeping it in a file of
+//! its own gives it its own writer: merging into it is a cost that grows with the index (random
+//! 32-byte keys touch most of its pages), and in the chain's file every merge held up the next
+//! block commit, and with it a node's engine and its heartbeats. Here a merge runs beside block
+//! commits.
+//!
+//! The file says which heights it covers: every canonical transaction at a height in
+//! `[low, high]` is in it (entries below `low` may remain from before a snapshot, and are still
+//! right). Its writes are ordered after the chain's, so it never claims a block the chain's file
+//! could lose in a crash.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+
+use super::{StoreError, open_redb};
+use crate::codec;
+use crate::hash::Hash;
+
+/// Transaction id to (height, index in block).
+const ENTRIES: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_index");
+/// The file's own metadata.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const META_GENESIS: &str = "genesis_hash";
+const META_LOW: &str = "low";
+const META_HIGH: &str = "high";
+
+/// The heights an index file covers: all canonical transactions in `[low, high]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Covered {
+    /// Lowest height covered.
+    pub low: u64,
+    /// Highest height covered.
+    pub high: u64,
+}
+
+/// An open index file.
+pub(super) struct TxIndexFile {
+    db: Database,
+    path: PathBuf,
+}
+
+/// The index file that goes with the chain database at `chain`.
+pub(super) fn index_path(chain: &Path) -> PathBuf {
+    let stem = chain
+        .file_stem()
+        .map_or_else(|| "chain".into(), |s| s.to_string_lossy().into_owned());
+    chain.with_file_name(format!("{stem}.txindex.redb"))
+}
+
+impl TxIndexFile {
+    /// Opens the index file at `path` for the chain `genesis` whose tip is at `tip`. A file that
+    /// is missing, damaged, of another chain, or ahead of the chain (the chain's file was
+    /// replaced) is started again, empty. A file another process holds is an error.
+    pub fn open(path: &Path, genesis: &Hash, tip: u64) -> Result<(Self, Covered), StoreError> {
+        match Self::open_as_is(path, genesis, tip) {
+            Ok(Some(opened)) => return Ok(opened),
+            Ok(None) => {}
+            Err(StoreError::Locked(path)) => return Err(StoreError::Locked(path)),
+            Err(_) => {}
+        }
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        let db = open_redb(path, true)?;
+        let file = TxIndexFile {
+            db,
+            path: path.to_path_buf(),
+        };
+        // Nothing covered yet: the chain's blocks are indexed from their bodies at open.
+        let covered = Covered { low: 1, high: 0 };
+        let txn = file.begin()?;
+        txn.open_table(ENTRIES)?;
+        put(&txn, META_LOW, &covered.low)?;
+        put(&txn, META_HIGH, &covered.high)?;
+        put(&txn, META_GENESIS, genesis)?;
+        txn.commit()?;
+        Ok((file, covered))
+    }
+
+    /// The file as it is, if it is whole, of this chain and not ahead of it.
+    fn open_as_is(
+        path: &Path,
+        genesis: &Hash,
+        tip: u64,
+    ) -> Result<Option<(Self, Covered)>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let db = open_redb(path, false)?;
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let get = |key: &'static str| -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(meta.get(key)?.map(|v| v.value().to_vec()))
+        };
+        let decode = |key: &'static str, bytes: Option<Vec<u8>>| -> Result<u64, StoreError> {
+            let bytes = bytes.ok_or_else(|| StoreError::corrupt("tx index", key, "missing"))?;
+            codec::decode(&bytes, 8).map_err(|e| StoreError::decode("tx index", key, e))
+        };
+        let Some(found) = get(META_GENESIS)? else {
+            return Ok(None);
+        };
+        let found: Hash = codec::decode(&found, 64)
+            .map_err(|e| StoreError::decode("tx index", META_GENESIS, e))?;
+        let covered = Covered {
+            low: decode(META_LOW, get(META_LOW)?)?,
+            high: decode(META_HIGH, get(META_HIGH)?)?,
+        };
+        txn.open_table(ENTRIES)?;
+        drop(meta);
+        drop(txn);
+        if found != *genesis || covered.high > tip {
+            return Ok(None);
+        }
+        Ok(Some((
+            TxIndexFile {
+                db,
+                path: path.to_path_buf(),
+            },
+            covered,
+        )))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn begin(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        Ok(txn)
+    }
+
+    /// Adds `entries` (sorted by id, so each page is touched once) and moves the covered range's
+    /// ends to `low` and `high` where given, in one durable transaction.
+    pub fn add(
+        &self,
+        entries: &[(Hash, (u64, u32))],
+        low: Option<u64>,
+        high: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let txn = self.begin()?;
+        {
+            let mut table = txn.open_table(ENTRIES)?;
+            for (id, location) in entries {
+                table.insert(&id.0, *location)?;
+            }
+        }
+        if let Some(low) = low {
+            put(&txn, META_LOW, &low)?;
+        }
+        if let Some(high) = high {
+            put(&txn, META_HIGH, &high)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes `ids` (the transactions of blocks a reorganisation undid) and lowers the covered
+    /// range's top to `high`, in one durable transaction.
+    pub fn remove(&self, ids: &[Hash], high: u64) -> Result<(), StoreError> {
+        let txn = self.begin()?;
+        {
+            let mut table = txn.open_table(ENTRIES)?;
+            for id in ids {
+                table.remove(&id.0)?;
+            }
+        }
+        put(&txn, META_HIGH, &high)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Where transaction `id` is, if the file has it.
+    pub fn get(&self, id: &Hash) -> Result<Option<(u64, u32)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ENTRIES)?;
+        Ok(table.get(&id.0)?.map(|v| v.value()))
+    }
+
+    /// A read snapshot of the entries (for a full check).
+    pub fn snapshot(&self) -> Result<IndexSnapshot, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(IndexSnapshot {
+            table: txn.open_table(ENTRIES)?,
+        })
+    }
+}
+
+/// A consistent read view of an index file's entries.
+pub(super) struct IndexSnapshot {
+    table: redb::ReadOnlyTable<&'static [u8; 32], (u64, u32)>,
+}
+
+impl IndexSnapshot {
+    /// Where transaction `id` is, if the file has it.
+    pub fn get(&self, id: &Hash) -> Result<Option<(u64, u32)>, StoreError> {
+        Ok(self.table.get(&id.0)?.map(|v| v.value()))
+    }
+
+    /// Entries in the file.
+    pub fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.table.len()?)
+    }
+}
+
+fn put<T: serde::Serialize>(
+    txn: &redb::WriteTransaction,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    txn.open_table(META)?
+        .insert(key, codec::encode(value).as_slice())?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! CPU priority for the node's background work. The engine's driver and the network run at the
+//! process's own priority; work that can wait (checking transactions, merging the transaction
+//! index) runs lower, so on a saturated machine heartbeats, votes and blocks get the processor
+//! first.
+
+use tracing::warn;
+
+/// How much lower background work runs (a Linux nice value).
+const NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority by [`NICE`] (Linux only; elsewhere it keeps the
+/// node's priority).
+#[allow(unsafe_code)]
+pub fn lower_this_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `setpriority` takes plain integers and touches no memory of this process. On
+        // Linux the nice value is per thread, and `who = 0` names the calling thread.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
+        if result != 0 {
+            warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower a background thread's priority"
+            );
+        }
+    }
+}
