@@ -39,7 +39,7 @@ use std::time::Duration;
 use synod_chain::Store;
 use synod_chain::ledger::Ledger;
 use synod_genesis::{EngineConfig, Home, LoadedHome, NodeRole};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use context::NodeContext;
 pub use error::NodeError;
@@ -155,6 +155,13 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
 
     let state = genesis.state();
     let store = Store::open(&home.db_path(&config), &state)?;
+    if let Some(why) = store.tx_index_renewed() {
+        warn!(
+            file = %store.index_path().display(),
+            reason = why,
+            "the transaction index was started again; it is refilled from the blocks"
+        );
+    }
     let tip = store.tip();
     let validators = genesis.validator_keys();
     let journal_path = home.data_dir(&config).join(JOURNAL_FILE);

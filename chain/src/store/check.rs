@@ -101,14 +101,10 @@ impl Store {
             }
             for (i, tx) in block.txs.iter().enumerate() {
                 let id = tx.id();
-                let location = if height <= meta.indexed {
-                    in_file += 1;
-                    tx_index.get(&id)?
-                } else if let Some(location) = self.lock().recent.get(&id).copied() {
+                let location = if let Some(location) = self.lock().recent.get(&id).copied() {
                     in_memory += 1;
                     Some(location)
                 } else {
-                    // Below a snapshot's base, history filled in later is in the file.
                     in_file += 1;
                     tx_index.get(&id)?
                 }

@@ -78,6 +78,9 @@ struct State {
     meta: Meta,
     /// Transactions of canonical blocks above `meta.indexed`: id to (height, index).
     recent: HashMap<Hash, (u64, u32)>,
+    /// The highest block whose commit is on disk (a deferred commit is not until the next
+    /// durable one): the index file never names a block above it.
+    durable: u64,
 }
 
 /// An open synod database.
@@ -87,6 +90,8 @@ pub struct Store {
     index: tx_index::TxIndexFile,
     /// Held by whoever writes the index file, for the whole write; taken before `state`.
     index_writer: Mutex<()>,
+    /// Why the index file was started again at open, if it was.
+    index_renewed: Option<String>,
     path: PathBuf,
     state: Mutex<State>,
 }
@@ -120,10 +125,12 @@ impl Store {
                 found_chain: meta.chain_id,
             });
         }
-        Self::finish_open(db, path, meta)
+        Self::finish_open(db, path, meta, true)
     }
 
-    /// Opens an existing database without knowing its genesis (for offline inspection).
+    /// Opens an existing database without knowing its genesis (for offline inspection). No file
+    /// is changed: a transaction index that is not usable as it is is rebuilt in memory (see
+    /// [`Store::tx_index_renewed`]).
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()));
@@ -133,24 +140,51 @@ impl Store {
             path: path.to_path_buf(),
             detail: "it holds no synod metadata".into(),
         })?;
-        Self::finish_open(db, path, meta)
+        Self::finish_open(db, path, meta, false)
     }
 
-    fn finish_open(db: Database, path: &Path, mut meta: Meta) -> Result<Store, StoreError> {
-        let (index, covered) = tx_index::TxIndexFile::open(
-            &tx_index::index_path(path),
-            &meta.genesis_hash,
-            meta.tip.height,
-        )?;
+    fn finish_open(
+        db: Database,
+        path: &Path,
+        mut meta: Meta,
+        writable: bool,
+    ) -> Result<Store, StoreError> {
+        let index_path = tx_index::index_path(path);
+        let (index, mut covered, found) = if writable {
+            tx_index::TxIndexFile::open(&index_path, &meta.genesis_hash, meta.tip.height)?
+        } else {
+            tx_index::TxIndexFile::open_for_inspection(
+                &index_path,
+                &meta.genesis_hash,
+                meta.tip.height,
+            )?
+        };
+        if found == tx_index::Found::AsItWas && covered.high < meta.base {
+            // A snapshot was installed and the index file did not hear of it: it holds every
+            // block the chain had below it (merged before the install), and history filled in
+            // below it goes in from the bottom of what it covers.
+            covered = tx_index::Covered {
+                low: meta.base + 1,
+                high: meta.base,
+            };
+            if writable {
+                index.add(&[], Some(covered.low), Some(covered.high))?;
+            }
+        }
         meta.indexed = covered.high;
         let store = Store {
             db,
             index,
             index_writer: Mutex::new(()),
+            index_renewed: match found {
+                tx_index::Found::AsItWas => None,
+                tx_index::Found::Renewed(why) => Some(why),
+            },
             path: path.to_path_buf(),
             state: Mutex::new(State {
                 meta: meta.clone(),
                 recent: HashMap::new(),
+                durable: meta.tip.height,
             }),
         };
         // The tip must resolve to a header that hashes to it: a cheap check that the metadata
@@ -171,8 +205,10 @@ impl Store {
             });
         }
         // Blocks below what the index file covers (history filled below a snapshot since it was
-        // last written) go into it now; those above it are indexed in memory.
+        // last written) go into it now (into memory when inspecting); those above it are
+        // indexed in memory.
         let reader = store.reader()?;
+        let mut recent = HashMap::new();
         if meta.base < covered.low {
             let mut below = Vec::new();
             for height in meta.base..covered.low {
@@ -183,10 +219,13 @@ impl Store {
                     below.push((id, (height, i as u32)));
                 }
             }
-            below.sort_unstable_by_key(|(id, _)| *id);
-            store.index.add(&below, Some(meta.base), None)?;
+            if writable {
+                below.sort_unstable_by_key(|(id, _)| *id);
+                store.index.add(&below, Some(meta.base), None)?;
+            } else {
+                recent.extend(below);
+            }
         }
-        let mut recent = HashMap::new();
         for height in meta.indexed + 1..=meta.tip.height {
             let Some(block) = reader.block_at(height)? else {
                 continue;
@@ -208,6 +247,13 @@ impl Store {
     /// The transaction-index file that goes with it.
     pub fn index_path(&self) -> &Path {
         self.index.path()
+    }
+
+    /// Why the transaction-index file was started again at open (it was missing, damaged, of
+    /// another chain or ahead of it), if it was: it is being refilled from the blocks. When
+    /// inspecting, nothing is written and the index was rebuilt in memory.
+    pub fn tx_index_renewed(&self) -> Option<&str> {
+        self.index_renewed.as_deref()
     }
 
     /// The genesis hash this database belongs to.

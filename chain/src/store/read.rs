@@ -93,16 +93,24 @@ impl Store {
         &self,
         id: &Hash,
     ) -> Result<Option<(SignedTransaction, TxLocation)>, StoreError> {
-        // Memory first: a merge writes the index file before it forgets an entry here.
-        let recent = self.lock().recent.get(id).copied();
-        let location = match recent {
-            Some(location) => Some(location),
-            None => self.index.get(id)?,
-        };
-        let Some((height, index)) = location else {
-            return Ok(None);
-        };
-        self.reader()?.transaction_at(id, height, index).map(Some)
+        // The location and the block are two reads: a reorganisation between them moves the
+        // transaction, so a location that no longer holds it is looked up once more.
+        let mut attempt = 0;
+        loop {
+            // Memory first: a merge writes the index file before it forgets an entry here.
+            let recent = self.lock().recent.get(id).copied();
+            let location = match recent {
+                Some(location) => Some(location),
+                None => self.index.get(id)?,
+            };
+            let Some((height, index)) = location else {
+                return Ok(None);
+            };
+            match self.reader()?.transaction_at(id, height, index) {
+                Err(_) if attempt == 0 => attempt += 1,
+                found => return found.map(Some),
+            }
+        }
     }
 
     /// Whether transaction `id` is in the canonical chain, from the indexes alone: unlike

@@ -637,3 +637,56 @@ fn block_commits_do_not_wait_for_an_index_merge() {
     });
     assert_eq!(store.index_transactions(8).unwrap(), 2);
 }
+
+#[test]
+fn an_index_file_that_missed_a_snapshot_or_a_backfill_is_repaired_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let fx = fixture();
+    let ahead = Store::open(&dir.path().join("ahead"), &fx.genesis).unwrap();
+    for nonce in 0..4 {
+        commit(
+            &fx,
+            &ahead,
+            vec![fx.transfer(0, 1, 3, 0, nonce)],
+            Finality::Final,
+        );
+    }
+    let history: Vec<(Block, Vec<u8>)> = (1..=4)
+        .map(|h| (ahead.block_at(h).unwrap().unwrap(), b"p".to_vec()))
+        .collect();
+    let header = ahead.header_at(4).unwrap().unwrap();
+    let accounts: std::collections::BTreeMap<_, _> =
+        ahead.accounts().unwrap().into_iter().collect();
+    {
+        let store = Store::open(&path, &fx.genesis).unwrap();
+        commit(
+            &fx,
+            &store,
+            vec![fx.transfer(0, 1, 3, 0, 0)],
+            Finality::Final,
+        );
+        store
+            .install_snapshot(&header, &accounts, &[], &[])
+            .unwrap();
+        // A crash between the chain's commit and the index file's: it still ends at height 1.
+        store.index.add(&[], Some(0), Some(1)).unwrap();
+    }
+    {
+        let store = Store::open(&path, &fx.genesis).unwrap();
+        assert_eq!(store.tx_indexed_height(), 4);
+        store.verify_chain(None).unwrap();
+        // Backfill heights 4 down to 2 (1 was there), then a crash before their index entries
+        // are written.
+        assert_eq!(store.backfill(&history[1..]).unwrap(), 4);
+        let ids: Vec<Hash> = history[1..].iter().map(|(b, _)| b.txs[0].id()).collect();
+        store.index.remove(&ids, 4).unwrap();
+        store.index.add(&[], Some(5), None).unwrap();
+    }
+    let store = Store::open(&path, &fx.genesis).unwrap();
+    for (block, _) in &history {
+        let (_, at) = store.transaction(&block.txs[0].id()).unwrap().unwrap();
+        assert_eq!(at.block, block.hash());
+    }
+    store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
+}

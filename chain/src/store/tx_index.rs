@@ -44,6 +44,15 @@ pub(super) struct TxIndexFile {
     path: PathBuf,
 }
 
+/// How an index file was found at open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// Whole, of this chain, not ahead of it.
+    AsItWas,
+    /// Started again empty (it was missing, damaged, foreign or ahead), for this reason.
+    Renewed(String),
+}
+
 /// The index file that goes with the chain database at `chain`.
 pub(super) fn index_path(chain: &Path) -> PathBuf {
     let stem = chain
@@ -56,13 +65,23 @@ impl TxIndexFile {
     /// Opens the index file at `path` for the chain `genesis` whose tip is at `tip`. A file that
     /// is missing, damaged, of another chain, or ahead of the chain (the chain's file was
     /// replaced) is started again, empty. A file another process holds is an error.
-    pub fn open(path: &Path, genesis: &Hash, tip: u64) -> Result<(Self, Covered), StoreError> {
-        match Self::open_as_is(path, genesis, tip) {
-            Ok(Some(opened)) => return Ok(opened),
-            Ok(None) => {}
-            Err(StoreError::Locked(path)) => return Err(StoreError::Locked(path)),
-            Err(_) => {}
-        }
+    pub fn open(
+        path: &Path,
+        genesis: &Hash,
+        tip: u64,
+    ) -> Result<(Self, Covered, Found), StoreError> {
+        let why = match Self::open_as_is(path, genesis, tip) {
+            Ok(Ok((file, covered))) => return Ok((file, covered, Found::AsItWas)),
+            Ok(Err(why)) => why,
+            // Held by another process, or a disk that cannot be read now: not for deleting.
+            Err(e @ StoreError::Locked(_)) => return Err(e),
+            Err(StoreError::Io { path, source })
+                if source.kind() != std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Err(StoreError::Io { path, source });
+            }
+            Err(e) => e.to_string(),
+        };
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -73,30 +92,63 @@ impl TxIndexFile {
                 });
             }
         }
-        let db = open_redb(path, true)?;
+        let file = TxIndexFile {
+            db: open_redb(path, true)?,
+            path: path.to_path_buf(),
+        };
+        let covered = file.start(genesis)?;
+        Ok((file, covered, Found::Renewed(why)))
+    }
+
+    /// Opens the index file at `path` for reading a chain offline, changing no file: one that
+    /// is not usable as it is gives way to an empty index in memory, with the reason.
+    pub fn open_for_inspection(
+        path: &Path,
+        genesis: &Hash,
+        tip: u64,
+    ) -> Result<(Self, Covered, Found), StoreError> {
+        let why = match Self::open_as_is(path, genesis, tip) {
+            Ok(Ok((file, covered))) => return Ok((file, covered, Found::AsItWas)),
+            Ok(Err(why)) => why,
+            Err(e @ StoreError::Locked(_)) => return Err(e),
+            Err(e) => e.to_string(),
+        };
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
         let file = TxIndexFile {
             db,
             path: path.to_path_buf(),
         };
+        let covered = file.start(genesis)?;
+        Ok((file, covered, Found::Renewed(why)))
+    }
+
+    /// Writes an empty index's metadata; returns what it covers (nothing).
+    fn start(&self, genesis: &Hash) -> Result<Covered, StoreError> {
         // Nothing covered yet: the chain's blocks are indexed from their bodies at open.
         let covered = Covered { low: 1, high: 0 };
-        let txn = file.begin()?;
+        let txn = self.begin()?;
         txn.open_table(ENTRIES)?;
         put(&txn, META_LOW, &covered.low)?;
         put(&txn, META_HIGH, &covered.high)?;
         put(&txn, META_GENESIS, genesis)?;
         txn.commit()?;
-        Ok((file, covered))
+        Ok(covered)
     }
 
-    /// The file as it is, if it is whole, of this chain and not ahead of it.
+    /// The file as it is, if it is whole, of this chain and not ahead of it; otherwise why not.
+    #[allow(clippy::type_complexity)]
     fn open_as_is(
         path: &Path,
         genesis: &Hash,
         tip: u64,
-    ) -> Result<Option<(Self, Covered)>, StoreError> {
+    ) -> Result<Result<(Self, Covered), String>, StoreError> {
         if !path.exists() {
-            return Ok(None);
+            return Ok(Err("it is missing".into()));
         }
         let db = open_redb(path, false)?;
         let txn = db.begin_read()?;
@@ -109,7 +161,7 @@ impl TxIndexFile {
             codec::decode(&bytes, 8).map_err(|e| StoreError::decode("tx index", key, e))
         };
         let Some(found) = get(META_GENESIS)? else {
-            return Ok(None);
+            return Ok(Err("it holds no metadata".into()));
         };
         let found: Hash = codec::decode(&found, 64)
             .map_err(|e| StoreError::decode("tx index", META_GENESIS, e))?;
@@ -120,10 +172,16 @@ impl TxIndexFile {
         txn.open_table(ENTRIES)?;
         drop(meta);
         drop(txn);
-        if found != *genesis || covered.high > tip {
-            return Ok(None);
+        if found != *genesis {
+            return Ok(Err("it belongs to another chain".into()));
         }
-        Ok(Some((
+        if covered.high > tip {
+            return Ok(Err(format!(
+                "it covers height {} and the chain ends at {tip}",
+                covered.high
+            )));
+        }
+        Ok(Ok((
             TxIndexFile {
                 db,
                 path: path.to_path_buf(),

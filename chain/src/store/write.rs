@@ -217,8 +217,17 @@ impl Store {
         engine: &[EngineWrite],
         durability: CommitDurability,
     ) -> Result<ChainTip, StoreError> {
+        // A safety valve for a node whose merges fell far behind; never waits for a merge that is
+        // already running.
         if self.tx_backlog() >= MAX_UNINDEXED_BLOCKS {
-            self.index_transactions(MAX_UNINDEXED_BLOCKS)?;
+            let writer = match self.index_writer.try_lock() {
+                Ok(writer) => Some(writer),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(writer) = writer {
+                self.merge_index(&writer, MAX_UNINDEXED_BLOCKS)?;
+            }
         }
         let mut state = self.lock();
         let meta = &mut state.meta;
@@ -252,6 +261,7 @@ impl Store {
             CommitDurability::Deferred if engine.is_empty() => Durability::None,
             _ => Durability::Immediate,
         };
+        let durable = !matches!(durability, Durability::None);
         let txn = begin(&self.db, durability)?;
         txn.open_table(HEADERS)?
             .insert(&hash.0, header.encode().as_slice())?;
@@ -297,6 +307,9 @@ impl Store {
         txn.commit()?;
         meta.tip = tip;
         meta.finalized = finalized;
+        if durable {
+            state.durable = tip.height;
+        }
         for (i, id) in ids.into_iter().enumerate() {
             state.recent.insert(id, (header.height, i as u32));
         }
@@ -315,8 +328,8 @@ impl Store {
         engine: &[EngineWrite],
     ) -> Result<ChainTip, StoreError> {
         // Index what is pending first, so nothing below the new base is left unindexed.
-        self.index_transactions(u64::MAX)?;
-        let _writer = self.index_writer();
+        let writer = self.index_writer();
+        self.merge_index(&writer, u64::MAX)?;
         let mut state = self.lock();
         let hash = header.hash();
         if header.height <= state.meta.tip.height {
@@ -347,15 +360,19 @@ impl Store {
         put_meta(&txn, META_BASE, &header.height)?;
         apply_engine_writes(&txn, engine)?;
         txn.commit()?;
-        // The blocks up to the snapshot are missing: the index file covers nothing new, and the
-        // history filled in below it later goes in from the bottom of its range down.
-        self.index
-            .add(&[], Some(header.height + 1), Some(header.height))?;
         state.meta.tip = tip;
         state.meta.finalized = header.height;
         state.meta.indexed = header.height;
         state.meta.base = header.height;
+        state.durable = header.height;
         state.recent.clear();
+        drop(state);
+        // The blocks up to the snapshot are missing: the index file covers nothing new, and the
+        // history filled in below it later goes in from the bottom of its range down. (Should
+        // this not land, the next open sees the file short of the snapshot and does the same.)
+        self.index
+            .add(&[], Some(header.height + 1), Some(header.height))?;
+        drop(writer);
         Ok(tip)
     }
 
@@ -457,6 +474,10 @@ impl Store {
         put_meta(&txn, META_BASE, &base)?;
         txn.commit()?;
         state.meta.base = base;
+        state.durable = state.meta.tip.height;
+        // Commits need not wait for the index write; the index writer, still held, keeps it in
+        // order with rewinds and merges.
+        drop(state);
         // Every block above the new base is now in the chain and, with these, in the index
         // file. (A crash before this write is repaired at open.)
         self.index.add(&new_txs, Some(base + 1), None)?;
@@ -475,7 +496,18 @@ impl Store {
     /// to take the entries and, after the write, to forget them): a node runs this on a thread of
     /// its own, since a merge's cost grows with the index.
     pub fn index_transactions(&self, max_blocks: u64) -> Result<u64, StoreError> {
-        let _writer = self.index_writer();
+        let writer = self.index_writer();
+        self.merge_index(&writer, max_blocks)
+    }
+
+    /// [`Store::index_transactions`], for a caller that holds the index writer. Only blocks
+    /// whose commit is on disk are merged: the index file must never name a block a crash could
+    /// take from the chain.
+    fn merge_index(
+        &self,
+        _writer: &std::sync::MutexGuard<'_, ()>,
+        max_blocks: u64,
+    ) -> Result<u64, StoreError> {
         let (from, to, mut entries) = {
             let state = self.lock();
             let from = state.meta.indexed + 1;
@@ -483,6 +515,7 @@ impl Store {
                 .meta
                 .tip
                 .height
+                .min(state.durable)
                 .min(state.meta.indexed.saturating_add(max_blocks));
             let entries: Vec<(Hash, (u64, u32))> = if from > to {
                 Vec::new()
@@ -574,6 +607,7 @@ impl Store {
         put_meta(&txn, META_TIP, &new_tip)?;
         txn.commit()?;
         state.meta.tip = new_tip;
+        state.durable = target;
         state.recent.retain(|_, (height, _)| *height <= target);
         Ok(removed)
     }
@@ -591,15 +625,18 @@ impl Store {
         put_meta(&txn, META_FINALIZED, &height)?;
         txn.commit()?;
         meta.finalized = height;
+        state.durable = state.meta.tip.height;
         Ok(())
     }
 
     /// Applies engine-state writes in one durable transaction. Returns once they are on disk.
     pub fn write_engine(&self, writes: &[EngineWrite]) -> Result<(), StoreError> {
-        let _writer = self.lock();
+        let mut state = self.lock();
         let txn = begin(&self.db, Durability::Immediate)?;
         apply_engine_writes(&txn, writes)?;
         txn.commit()?;
+        // A durable commit makes the deferred ones before it durable too.
+        state.durable = state.meta.tip.height;
         Ok(())
     }
 }

@@ -157,8 +157,18 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             let report = store
                 .verify_chain(Some((&state, &ledger)))
                 .context("the database is inconsistent")?;
+            // The transaction index is derived: one the check could not use as it was is
+            // reported, not refused (the node rebuilds it at start).
+            let tx_index = match store.tx_index_renewed() {
+                None => "whole".to_string(),
+                Some(why) => format!(
+                    "not usable ({why}); checked a copy rebuilt in memory, the node rebuilds the file at start"
+                ),
+            };
             if args.json {
-                println!("{}", serde_json::to_string(&report)?);
+                let mut value = serde_json::to_value(&report)?;
+                value["tx_index"] = serde_json::Value::String(tx_index);
+                println!("{value}");
             } else {
                 println!(
                     "{}",
@@ -171,6 +181,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                         ("transactions", report.transactions.to_string()),
                         ("accounts", report.accounts.to_string()),
                         ("total balance", report.total_balance.to_string()),
+                        ("tx index file", tx_index),
                     ])
                 );
             }
