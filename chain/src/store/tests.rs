@@ -690,3 +690,51 @@ fn an_index_file_that_missed_a_snapshot_or_a_backfill_is_repaired_at_open() {
     }
     store.verify_chain(Some((&fx.genesis, &fx.ledger))).unwrap();
 }
+
+#[test]
+fn a_snapshot_over_deferred_commits_leaves_every_older_block_findable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let fx = fixture();
+    let ahead = Store::open(&dir.path().join("ahead"), &fx.genesis).unwrap();
+    for nonce in 0..4 {
+        commit(
+            &fx,
+            &ahead,
+            vec![fx.transfer(0, 1, 3, 0, nonce)],
+            Finality::Final,
+        );
+    }
+    let store = Store::open(&path, &fx.genesis).unwrap();
+    // Two blocks committed without an fsync (as Raft defers them), then a snapshot.
+    let mut deferred = Vec::new();
+    for nonce in 0..2 {
+        let built = next_block(&fx, &store, vec![fx.transfer(0, 1, 3, 0, nonce)]);
+        store
+            .commit_block_with(
+                &built.block,
+                &built.changes,
+                &[],
+                Finality::Final,
+                &[],
+                CommitDurability::Deferred,
+            )
+            .unwrap();
+        deferred.push(built.block);
+    }
+    // A merge now stops short of them: they are not on disk yet.
+    assert_eq!(store.index_transactions(8).unwrap(), 0);
+    let header = ahead.header_at(4).unwrap().unwrap();
+    let accounts: std::collections::BTreeMap<_, _> =
+        ahead.accounts().unwrap().into_iter().collect();
+    store
+        .install_snapshot(&header, &accounts, &[], &[])
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path, &fx.genesis).unwrap();
+    for block in &deferred {
+        let (_, at) = store.transaction(&block.txs[0].id()).unwrap().unwrap();
+        assert_eq!(at.block, block.hash());
+    }
+    store.verify_chain(None).unwrap();
+}

@@ -327,8 +327,17 @@ impl Store {
         proof: &[u8],
         engine: &[EngineWrite],
     ) -> Result<ChainTip, StoreError> {
-        // Index what is pending first, so nothing below the new base is left unindexed.
+        // Index what is pending first, so nothing below the new base is left unindexed: every
+        // block, so those a deferred commit left off the disk go on it first (merges stop at
+        // the durable tip).
         let writer = self.index_writer();
+        {
+            let mut state = self.lock();
+            if state.durable < state.meta.tip.height {
+                begin(&self.db, Durability::Immediate)?.commit()?;
+                state.durable = state.meta.tip.height;
+            }
+        }
         self.merge_index(&writer, u64::MAX)?;
         let mut state = self.lock();
         let hash = header.hash();

@@ -244,7 +244,20 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             if !procs::signal(&home, signal)? {
                 bail!("{} is not running", manifest.nodes[i].name);
             }
-            println!("sent {signal} to {}", manifest.nodes[i].name);
+            // Gone before this returns: a `start` right after must not meet the old process
+            // still holding the ports and the database (a process stuck in a disk write dies
+            // only once the write ends).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while procs::running_pid(&home).is_some() {
+                if std::time::Instant::now() > deadline {
+                    bail!(
+                        "sent {signal} to {}, and it still runs after 10 s",
+                        manifest.nodes[i].name
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            println!("sent {signal} to {}; it has exited", manifest.nodes[i].name);
             Ok(())
         }
         TestnetCommand::Start(args) => {
