@@ -150,15 +150,12 @@ impl Store {
         writable: bool,
     ) -> Result<Store, StoreError> {
         let index_path = tx_index::index_path(path);
-        let (index, mut covered, found) = if writable {
-            tx_index::TxIndexFile::open(&index_path, &meta.genesis_hash, meta.tip.height)?
-        } else {
-            tx_index::TxIndexFile::open_for_inspection(
-                &index_path,
-                &meta.genesis_hash,
-                meta.tip.height,
-            )?
-        };
+        let (index, mut covered, found) = tx_index::TxIndexFile::open(
+            &index_path,
+            &meta.genesis_hash,
+            meta.tip.height,
+            !writable,
+        )?;
         if found == tx_index::Found::AsItWas && covered.high < meta.base {
             // A snapshot was installed and the index file did not hear of it: it holds every
             // block the chain had below it (merged before the install), and history filled in

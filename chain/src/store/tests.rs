@@ -30,6 +30,39 @@ fn next_block(fx: &Fixture, store: &Store, txs: Vec<SignedTransaction>) -> Built
         .unwrap()
 }
 
+/// A store that runs four blocks (one transfer each) ahead of a fresh one: the source of a
+/// snapshot at height 4 and of the history below it.
+fn ahead_by_four(fx: &Fixture, dir: &Path) -> Store {
+    let ahead = Store::open(&dir.join("ahead"), &fx.genesis).unwrap();
+    for nonce in 0..4 {
+        commit(
+            fx,
+            &ahead,
+            vec![fx.transfer(0, 1, 3, 0, nonce)],
+            Finality::Final,
+        );
+    }
+    ahead
+}
+
+/// The snapshot `ahead` offers at its height 4: the header and the accounts.
+fn snapshot_at_four(
+    ahead: &Store,
+) -> (
+    crate::block::BlockHeader,
+    std::collections::BTreeMap<crate::keys::Address, Account>,
+) {
+    let header = ahead.header_at(4).unwrap().unwrap();
+    (header, ahead.accounts().unwrap().into_iter().collect())
+}
+
+/// `ahead`'s blocks 1 to 4, each with a proof, for a backfill.
+fn history_of(ahead: &Store) -> Vec<(Block, Vec<u8>)> {
+    (1..=4)
+        .map(|h| (ahead.block_at(h).unwrap().unwrap(), b"p".to_vec()))
+        .collect()
+}
+
 fn commit(fx: &Fixture, store: &Store, txs: Vec<SignedTransaction>, finality: Finality) -> Block {
     let built = next_block(fx, store, txs);
     assert!(built.rejected.is_empty(), "{:?}", built.rejected);
@@ -390,15 +423,7 @@ fn snapshot_install_replaces_state_and_leaves_a_gap() {
     let path = dir.path().join("db");
     let fx = fixture();
     // A second store runs ahead; the first installs its state at height 4 as a snapshot.
-    let ahead = Store::open(&dir.path().join("ahead"), &fx.genesis).unwrap();
-    for nonce in 0..4 {
-        commit(
-            &fx,
-            &ahead,
-            vec![fx.transfer(0, 1, 3, 0, nonce)],
-            Finality::Final,
-        );
-    }
+    let ahead = ahead_by_four(&fx, dir.path());
     let store = Store::open(&path, &fx.genesis).unwrap();
     let b1 = commit(
         &fx,
@@ -406,9 +431,7 @@ fn snapshot_install_replaces_state_and_leaves_a_gap() {
         vec![fx.transfer(0, 1, 3, 0, 0)],
         Finality::Final,
     );
-    let header = ahead.header_at(4).unwrap().unwrap();
-    let accounts: std::collections::BTreeMap<_, _> =
-        ahead.accounts().unwrap().into_iter().collect();
+    let (header, accounts) = snapshot_at_four(&ahead);
     store
         .install_snapshot(
             &header,
@@ -461,9 +484,7 @@ fn snapshot_install_replaces_state_and_leaves_a_gap() {
     ));
 
     // History below the snapshot is filled from the top down, each block pinned by its child.
-    let history: Vec<(Block, Vec<u8>)> = (1..=4)
-        .map(|h| (ahead.block_at(h).unwrap().unwrap(), b"p".to_vec()))
-        .collect();
+    let history = history_of(&ahead);
     let mut forged = history[3].clone();
     forged.0.header.timestamp_ms += 1;
     assert!(matches!(
@@ -643,21 +664,9 @@ fn an_index_file_that_missed_a_snapshot_or_a_backfill_is_repaired_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let fx = fixture();
-    let ahead = Store::open(&dir.path().join("ahead"), &fx.genesis).unwrap();
-    for nonce in 0..4 {
-        commit(
-            &fx,
-            &ahead,
-            vec![fx.transfer(0, 1, 3, 0, nonce)],
-            Finality::Final,
-        );
-    }
-    let history: Vec<(Block, Vec<u8>)> = (1..=4)
-        .map(|h| (ahead.block_at(h).unwrap().unwrap(), b"p".to_vec()))
-        .collect();
-    let header = ahead.header_at(4).unwrap().unwrap();
-    let accounts: std::collections::BTreeMap<_, _> =
-        ahead.accounts().unwrap().into_iter().collect();
+    let ahead = ahead_by_four(&fx, dir.path());
+    let (header, accounts) = snapshot_at_four(&ahead);
+    let history = history_of(&ahead);
     {
         let store = Store::open(&path, &fx.genesis).unwrap();
         commit(
@@ -696,15 +705,7 @@ fn a_snapshot_over_deferred_commits_leaves_every_older_block_findable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let fx = fixture();
-    let ahead = Store::open(&dir.path().join("ahead"), &fx.genesis).unwrap();
-    for nonce in 0..4 {
-        commit(
-            &fx,
-            &ahead,
-            vec![fx.transfer(0, 1, 3, 0, nonce)],
-            Finality::Final,
-        );
-    }
+    let ahead = ahead_by_four(&fx, dir.path());
     let store = Store::open(&path, &fx.genesis).unwrap();
     // Two blocks committed without an fsync (as Raft defers them), then a snapshot.
     let mut deferred = Vec::new();
@@ -724,9 +725,7 @@ fn a_snapshot_over_deferred_commits_leaves_every_older_block_findable() {
     }
     // A merge now stops short of them: they are not on disk yet.
     assert_eq!(store.index_transactions(8).unwrap(), 0);
-    let header = ahead.header_at(4).unwrap().unwrap();
-    let accounts: std::collections::BTreeMap<_, _> =
-        ahead.accounts().unwrap().into_iter().collect();
+    let (header, accounts) = snapshot_at_four(&ahead);
     store
         .install_snapshot(&header, &accounts, &[], &[])
         .unwrap();

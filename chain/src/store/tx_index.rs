@@ -64,61 +64,46 @@ pub(super) fn index_path(chain: &Path) -> PathBuf {
 impl TxIndexFile {
     /// Opens the index file at `path` for the chain `genesis` whose tip is at `tip`. A file that
     /// is missing, damaged, of another chain, or ahead of the chain (the chain's file was
-    /// replaced) is started again, empty. A file another process holds is an error.
+    /// replaced) is started again, empty; when `inspect`ing a chain offline no file is changed,
+    /// and the empty index is kept in memory. A file another process holds is an error.
     pub fn open(
         path: &Path,
         genesis: &Hash,
         tip: u64,
+        inspect: bool,
     ) -> Result<(Self, Covered, Found), StoreError> {
         let why = match Self::open_as_is(path, genesis, tip) {
             Ok(Ok((file, covered))) => return Ok((file, covered, Found::AsItWas)),
             Ok(Err(why)) => why,
-            // Held by another process, or a disk that cannot be read now: not for deleting.
             Err(e @ StoreError::Locked(_)) => return Err(e),
+            // A disk that cannot be read now is no reason to delete the file.
             Err(StoreError::Io { path, source })
-                if source.kind() != std::io::ErrorKind::UnexpectedEof =>
+                if !inspect && source.kind() != std::io::ErrorKind::UnexpectedEof =>
             {
                 return Err(StoreError::Io { path, source });
             }
             Err(e) => e.to_string(),
         };
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(StoreError::Io {
+        let db = if inspect {
+            redb::Builder::new()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(|e| StoreError::Damaged {
                     path: path.to_path_buf(),
-                    source,
-                });
+                    detail: e.to_string(),
+                })?
+        } else {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
             }
-        }
-        let file = TxIndexFile {
-            db: open_redb(path, true)?,
-            path: path.to_path_buf(),
+            open_redb(path, true)?
         };
-        let covered = file.start(genesis)?;
-        Ok((file, covered, Found::Renewed(why)))
-    }
-
-    /// Opens the index file at `path` for reading a chain offline, changing no file: one that
-    /// is not usable as it is gives way to an empty index in memory, with the reason.
-    pub fn open_for_inspection(
-        path: &Path,
-        genesis: &Hash,
-        tip: u64,
-    ) -> Result<(Self, Covered, Found), StoreError> {
-        let why = match Self::open_as_is(path, genesis, tip) {
-            Ok(Ok((file, covered))) => return Ok((file, covered, Found::AsItWas)),
-            Ok(Err(why)) => why,
-            Err(e @ StoreError::Locked(_)) => return Err(e),
-            Err(e) => e.to_string(),
-        };
-        let db = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(|e| StoreError::Damaged {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            })?;
         let file = TxIndexFile {
             db,
             path: path.to_path_buf(),
@@ -279,7 +264,5 @@ fn put<T: serde::Serialize>(
     key: &str,
     value: &T,
 ) -> Result<(), StoreError> {
-    txn.open_table(META)?
-        .insert(key, codec::encode(value).as_slice())?;
-    Ok(())
+    super::write::put_encoded(txn, META, key, value)
 }

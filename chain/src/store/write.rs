@@ -55,7 +55,18 @@ fn put_meta<T: serde::Serialize>(
     key: &str,
     value: &T,
 ) -> Result<(), StoreError> {
-    txn.open_table(META)?
+    put_encoded(txn, META, key, value)
+}
+
+/// Writes `value`'s canonical encoding under `key` in a metadata `table` (the chain's or the
+/// index file's).
+pub(super) fn put_encoded<T: serde::Serialize>(
+    txn: &WriteTransaction,
+    table: redb::TableDefinition<&str, &[u8]>,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    txn.open_table(table)?
         .insert(key, codec::encode(value).as_slice())?;
     Ok(())
 }

@@ -13,19 +13,26 @@ fn genesis_accounts(
     || Ok(fx.genesis.accounts.clone())
 }
 
-fn pool(fx: &Fixture) -> Mutex<Mempool> {
+/// A pool with limits `[capacity, per_account, queued_per_account, queued_capacity]`, a 60 s
+/// lifetime and `min_fee`.
+fn limited(fx: &Fixture, limits: [usize; 4], min_fee: u64) -> Mutex<Mempool> {
+    let [capacity, per_account, queued_per_account, queued_capacity] = limits;
     Mutex::new(Mempool::new(
         fx.genesis.chain_id.clone(),
         MempoolConfig {
-            capacity: 10,
-            per_account: 4,
-            queued_per_account: 4,
-            queued_capacity: 10,
+            capacity,
+            per_account,
+            queued_per_account,
+            queued_capacity,
             ttl: Duration::from_secs(60),
-            min_fee: 0,
+            min_fee,
             feeds_engine: true,
         },
     ))
+}
+
+fn pool(fx: &Fixture) -> Mutex<Mempool> {
+    limited(fx, [10, 4, 4, 10], 0)
 }
 
 #[test]
@@ -236,18 +243,7 @@ fn a_refused_sender_leaves_no_trace() {
 #[test]
 fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
     let fx = Fixture::new("mempool", 6, 1_000, 0);
-    let pool = Mutex::new(Mempool::new(
-        fx.genesis.chain_id.clone(),
-        MempoolConfig {
-            capacity: 4,
-            per_account: 4,
-            queued_per_account: 4,
-            queued_capacity: 4,
-            ttl: Duration::from_secs(60),
-            min_fee: 1,
-            feeds_engine: true,
-        },
-    ));
+    let pool = limited(&fx, [4, 4, 4, 4], 1);
     let free = admit(
         &pool,
         vec![fx.transfer(0, 1, 1, 0, 0)],
@@ -307,18 +303,7 @@ fn zero_fee_spam_is_refused_and_a_full_pool_keeps_the_best_payers() {
 #[test]
 fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
     let fx = Fixture::new("mempool", 6, 1_000, 0);
-    let pool = Mutex::new(Mempool::new(
-        fx.genesis.chain_id.clone(),
-        MempoolConfig {
-            capacity: 3,
-            per_account: 8,
-            queued_per_account: 8,
-            queued_capacity: 3,
-            ttl: Duration::from_secs(60),
-            min_fee: 1,
-            feeds_engine: true,
-        },
-    ));
+    let pool = limited(&fx, [3, 8, 8, 3], 1);
     // Account 0 queues nonces 1 and 2 behind a gap (nonce 0 never sent), paying well.
     let gapped = vec![fx.transfer(0, 5, 1, 9, 1), fx.transfer(0, 5, 1, 9, 2)];
     let payable = fx.transfer(1, 5, 1, 1, 0);
@@ -352,18 +337,7 @@ fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
 }
 
 fn queue_pool(fx: &Fixture) -> Mutex<Mempool> {
-    Mutex::new(Mempool::new(
-        fx.genesis.chain_id.clone(),
-        MempoolConfig {
-            capacity: 10,
-            per_account: 8,
-            queued_per_account: 2,
-            queued_capacity: 3,
-            ttl: Duration::from_secs(60),
-            min_fee: 0,
-            feeds_engine: true,
-        },
-    ))
+    limited(fx, [10, 8, 2, 3], 0)
 }
 
 #[test]
@@ -476,18 +450,7 @@ fn an_expired_nonce_strands_the_senders_later_ones_with_a_reason() {
 #[test]
 fn the_queued_count_matches_a_recount_after_every_change() {
     let fx = Fixture::new("mempool", 4, 1_000_000, 0);
-    let pool = Mutex::new(Mempool::new(
-        fx.genesis.chain_id.clone(),
-        MempoolConfig {
-            capacity: 1_000,
-            per_account: 64,
-            queued_per_account: 64,
-            queued_capacity: 1_000,
-            ttl: Duration::from_secs(60),
-            min_fee: 0,
-            feeds_engine: true,
-        },
-    ));
+    let pool = limited(&fx, [1_000, 64, 64, 1_000], 0);
     let mut accounts = fx.genesis.accounts.clone();
     let mut mempool = pool.lock().unwrap();
     let mut rng = synod_consensus::rng::DetRng::new(7);
