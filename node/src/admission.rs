@@ -64,8 +64,9 @@ pub fn admit_local(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Admitted {
         ctx.health.report("journal", e.clone());
         let mut mempool = ctx.mempool();
         for (tx, result) in &mut results {
-            if result.is_ok() {
-                mempool.drop_tx(&tx.id(), format!("not acknowledged: {e}"));
+            // One that already left the pool committed meanwhile (the engine had it): its id
+            // stands.
+            if result.is_ok() && mempool.drop_tx(&tx.id(), format!("not acknowledged: {e}")) {
                 *result = Err(AdmitError::Journal(e.clone()));
             }
         }

@@ -389,6 +389,9 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
     if let Some(thread) = driver_thread {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
+    // Admissions under way finish (and reach the journal) before the node exits.
+    let admitting = ctx.clone();
+    let _ = tokio::task::spawn_blocking(move || admitting.admission.shutdown()).await;
     tasks.abort_all();
     drop(indexer);
     if let Err(e) = &outcome {

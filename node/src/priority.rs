@@ -8,15 +8,18 @@ use tracing::warn;
 /// How much lower background work runs (a Linux nice value).
 const NICE: i32 = 10;
 
-/// Lowers the calling thread's CPU priority by [`NICE`] (Linux only; elsewhere it keeps the
-/// node's priority).
+/// Lowers the calling thread's CPU priority by [`NICE`] below the node's own (at most to 19, the
+/// lowest; Linux only, elsewhere it keeps the node's priority).
 #[allow(unsafe_code)]
 pub fn lower_this_thread() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `setpriority` takes plain integers and touches no memory of this process. On
-        // Linux the nice value is per thread, and `who = 0` names the calling thread.
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
+        // SAFETY: `getpriority` and `setpriority` take plain integers and touch no memory of this
+        // process. On Linux the nice value is per thread, and `who = 0` names the calling thread.
+        // (`getpriority` may return -1 as a value; a failure reads as that too, which only makes
+        // the result one step less nice.)
+        let current = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, (current + NICE).min(19)) };
         if result != 0 {
             warn!(
                 error = %std::io::Error::last_os_error(),

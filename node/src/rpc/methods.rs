@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::RpcError;
 use crate::admission::admit_local;
+use crate::admission_workers::NotRun;
 use crate::context::NodeContext;
 use crate::inbox::ControlEvent;
 use crate::mempool::TxStatus;
@@ -256,11 +257,14 @@ async fn submit(
         .admission
         .run(move || admit_local(&worker, txs))
         .await
-        .ok_or_else(|| {
-            RpcError::busy_because(
+        .map_err(|why| match why {
+            NotRun::Busy => RpcError::busy_because(
                 "every admission thread is busy and their queue is full".into(),
                 std::time::Duration::from_millis(100),
-            )
+            ),
+            NotRun::Lost => RpcError::internal(
+                "admission failed midway; the outcome is unknown: ask get_transaction, or resend the same transaction",
+            ),
         })?;
     Ok(outcomes
         .into_iter()

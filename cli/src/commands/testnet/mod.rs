@@ -250,10 +250,12 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while procs::running_pid(&home).is_some() {
                 if std::time::Instant::now() > deadline {
-                    bail!(
-                        "sent {signal} to {}, and it still runs after 10 s",
+                    // Delivered; an orderly stop may take longer, a kill waits for a disk write.
+                    println!(
+                        "sent {signal} to {}; it has not exited yet after 10 s",
                         manifest.nodes[i].name
                     );
+                    return Ok(());
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
