@@ -14,12 +14,16 @@ const NICE: i32 = 10;
 pub fn lower_this_thread() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `getpriority` and `setpriority` take plain integers and touch no memory of this
-        // process. On Linux the nice value is per thread, and `who = 0` names the calling thread.
+        // On Linux the nice value is per thread, and `who = 0` names the calling thread.
         // (`getpriority` may return -1 as a value; a failure reads as that too, which only makes
         // the result one step less nice.)
+        // SAFETY: `getpriority` takes two plain integers, reads no memory of this process and
+        // writes none; any value it returns is a valid `c_int`.
         let current = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, (current + NICE).min(19)) };
+        let nice = (current + NICE).min(19);
+        // SAFETY: `setpriority` takes three plain integers and touches no memory of this
+        // process; it changes only the calling thread's scheduling priority.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
         if result != 0 {
             warn!(
                 error = %std::io::Error::last_os_error(),

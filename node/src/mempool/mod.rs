@@ -157,22 +157,33 @@ impl Mempool {
     /// otherwise the cheapest that pays less than `fee`.
     fn eviction_candidate(&self, sender: &Address, fee: u64) -> Option<Hash> {
         let mut cheaper = None;
-        for (victim_fee, _, id) in self.evictable.iter().take(EVICTION_SCAN) {
-            let Some(entry) = self.entries.get(id) else {
-                continue;
-            };
-            let victim = entry.tx.sender();
-            if victim == *sender {
-                continue;
+        for (victim_fee, id, queued) in self.tails_of_others(sender) {
+            if queued {
+                return Some(id);
             }
-            if self.runs.is_queued(&victim, entry.tx.tx().nonce) {
-                return Some(*id);
-            }
-            if cheaper.is_none() && *victim_fee < fee {
-                cheaper = Some(*id);
+            if cheaper.is_none() && victim_fee < fee {
+                cheaper = Some(id);
             }
         }
         cheaper
+    }
+
+    /// The cheapest evictable transactions (each sender's queue end) of senders other than
+    /// `sender`, cheapest first, at most [`EVICTION_SCAN`]: fee, id, and whether it is queued
+    /// behind a gap.
+    fn tails_of_others<'a>(
+        &'a self,
+        sender: &'a Address,
+    ) -> impl Iterator<Item = (u64, Hash, bool)> + 'a {
+        self.evictable
+            .iter()
+            .take(EVICTION_SCAN)
+            .filter_map(move |(fee, _, id)| {
+                let entry = self.entries.get(id)?;
+                let victim = entry.tx.sender();
+                (victim != *sender)
+                    .then(|| (*fee, *id, self.runs.is_queued(&victim, entry.tx.tx().nonce)))
+            })
     }
 
     /// Pending transactions.
@@ -291,21 +302,15 @@ impl Mempool {
     /// Another sender's queued transaction paying less than `fee`, at the end of its queue: what
     /// a queued transaction paying more may push out when the queued part of the pool is full.
     fn queued_victim(&self, sender: &Address, fee: u64) -> Option<Hash> {
-        self.evictable
-            .iter()
-            .take(EVICTION_SCAN)
+        self.tails_of_others(sender)
             .take_while(|(victim_fee, _, _)| *victim_fee < fee)
-            .find_map(|(_, _, id)| {
-                let entry = self.entries.get(id)?;
-                let victim = entry.tx.sender();
-                (victim != *sender && self.runs.is_queued(&victim, entry.tx.tx().nonce))
-                    .then_some(*id)
-            })
+            .find_map(|(_, id, queued)| queued.then_some(id))
     }
 
     /// Stateful checks and insertion, under the lock, with the queued caps applied or not
-    /// (`queue_caps`): transactions admitted once before (replayed from the journal, given back by a reorganisation) must not be refused
-    /// for them, or a client who was told "admitted" would lose them.
+    /// (`queue_caps`): transactions admitted once before (replayed from the journal, given back
+    /// by a reorganisation) must not be refused for them, or a client who was told "admitted"
+    /// would lose them.
     pub(crate) fn insert_as<S: AccountSource + ?Sized>(
         &mut self,
         tx: SignedTransaction,

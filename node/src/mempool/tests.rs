@@ -336,6 +336,17 @@ fn a_full_pool_evicts_what_cannot_execute_before_what_can() {
     ));
 }
 
+/// Admits one transaction from a peer, against the genesis accounts.
+fn admit_one(
+    pool: &Mutex<Mempool>,
+    fx: &Fixture,
+    tx: SignedTransaction,
+) -> Result<Hash, AdmitError> {
+    admit(pool, vec![tx], genesis_accounts(fx), false)
+        .pop()
+        .expect("one result per transaction")
+}
+
 fn queue_pool(fx: &Fixture) -> Mutex<Mempool> {
     limited(fx, [10, 8, 2, 3], 0)
 }
@@ -344,11 +355,7 @@ fn queue_pool(fx: &Fixture) -> Mutex<Mempool> {
 fn queued_transactions_are_capped_apart_and_refused_before_their_signature_is_checked() {
     let fx = Fixture::new("mempool", 4, 1_000, 0);
     let pool = queue_pool(&fx);
-    let admit_one = |tx: SignedTransaction| {
-        admit(&pool, vec![tx], genesis_accounts(&fx), false)
-            .pop()
-            .unwrap()
-    };
+    let admit_one = |tx| admit_one(&pool, &fx, tx);
     // Account 0 sends nonces 2 and 3 before 0 and 1: both wait behind the gap at 0.
     let early = [fx.transfer(0, 1, 1, 0, 2), fx.transfer(0, 1, 1, 0, 3)];
     for tx in &early {
@@ -514,11 +521,7 @@ fn the_queued_count_matches_a_recount_after_every_change() {
 fn a_full_queue_takes_a_better_paying_queued_transaction_and_readmissions_skip_the_caps() {
     let fx = Fixture::new("mempool", 4, 1_000, 0);
     let pool = queue_pool(&fx);
-    let admit_one = |tx: SignedTransaction| {
-        admit(&pool, vec![tx], genesis_accounts(&fx), false)
-            .pop()
-            .unwrap()
-    };
+    let admit_one = |tx| admit_one(&pool, &fx, tx);
     // Three queued, fees 1, 2, 3: the node's queue is full.
     let queued = [
         fx.transfer(0, 1, 1, 1, 1),
