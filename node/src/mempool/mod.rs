@@ -60,6 +60,23 @@ impl Default for MempoolConfig {
     }
 }
 
+impl MempoolConfig {
+    /// The default limits scaled to `capacity` (the queued part keeps to at most half of it),
+    /// with a node's minimum fee, for a node that feeds an engine or not.
+    pub fn with_capacity(capacity: usize, min_fee: u64, feeds_engine: bool) -> Self {
+        let defaults = MempoolConfig::default();
+        MempoolConfig {
+            capacity,
+            queued_capacity: defaults.queued_capacity.min(capacity / 2),
+            per_account: defaults.per_account.min(capacity),
+            queued_per_account: defaults.queued_per_account.min(capacity / 2),
+            min_fee,
+            feeds_engine,
+            ..defaults
+        }
+    }
+}
+
 /// Eviction candidates looked at per admission into a full pool (the cheapest ones).
 const EVICTION_SCAN: usize = 64;
 
@@ -184,6 +201,12 @@ impl Mempool {
                 (victim != *sender)
                     .then(|| (*fee, *id, self.runs.is_queued(&victim, entry.tx.tx().nonce)))
             })
+    }
+
+    /// Most transactions pending at once (the engine's pool holds as many: it takes them from
+    /// here).
+    pub fn capacity(&self) -> usize {
+        self.config.capacity
     }
 
     /// Pending transactions.
@@ -311,7 +334,46 @@ impl Mempool {
     /// (`queue_caps`): transactions admitted once before (replayed from the journal, given back
     /// by a reorganisation) must not be refused for them, or a client who was told "admitted"
     /// would lose them.
+    ///
+    /// A transaction refused for good (its fee, its balance: reasons its own signature vouches
+    /// for, which resending will not change) leaves a gap at its nonce that this pool will not
+    /// see filled by it, so the sender's later nonces waiting here are dropped as stranded.
     pub(crate) fn insert_as<S: AccountSource + ?Sized>(
+        &mut self,
+        tx: SignedTransaction,
+        accounts: &S,
+        local: bool,
+        queue_caps: bool,
+        now: Instant,
+    ) -> Result<Hash, AdmitError> {
+        let (sender, nonce) = (tx.sender(), tx.tx().nonce);
+        let result = self.try_insert(tx, accounts, local, queue_caps, now);
+        if let Err(
+            refusal @ (AdmitError::FeeTooLow { .. }
+            | AdmitError::Invalid(TxError::InsufficientBalance { .. })),
+        ) = &result
+            && self.leaves_gap(&sender, nonce, accounts)
+        {
+            self.strand_after(&sender, nonce, &format!("was refused ({refusal})"));
+        }
+        result
+    }
+
+    /// Whether `sender`'s `nonce` is still to come: not committed, not pending here.
+    fn leaves_gap<S: AccountSource + ?Sized>(
+        &self,
+        sender: &Address,
+        nonce: u64,
+        accounts: &S,
+    ) -> bool {
+        let taken = self
+            .by_account
+            .get(sender)
+            .is_some_and(|pending| pending.contains_key(&nonce));
+        !taken && accounts.account(sender).is_ok_and(|a| nonce >= a.nonce)
+    }
+
+    fn try_insert<S: AccountSource + ?Sized>(
         &mut self,
         tx: SignedTransaction,
         accounts: &S,
@@ -582,23 +644,30 @@ impl Mempool {
                 continue;
             }
             left += 1;
-            let stranded: Vec<Hash> = self
-                .by_account
-                .get(&sender)
-                .map(|p| p.range(nonce + 1..).map(|(_, id)| *id).collect())
-                .unwrap_or_default();
-            for later in stranded {
-                if self.drop_tx(
-                    &later,
-                    format!(
-                        "stranded: this account's nonce {nonce} expired here before it committed, and this transaction waited behind it; send nonce {nonce} again, then this one"
-                    ),
-                ) {
-                    left += 1;
-                }
-            }
+            left += self.strand_after(&sender, nonce, "expired here before it committed");
         }
         left
+    }
+
+    /// Drops `sender`'s pending transactions past `nonce`, which can never execute without it:
+    /// `what` says what became of that nonce. Returns how many left.
+    fn strand_after(&mut self, sender: &Address, nonce: u64, what: &str) -> usize {
+        let stranded: Vec<Hash> = self
+            .by_account
+            .get(sender)
+            .map(|p| p.range(nonce + 1..).map(|(_, id)| *id).collect())
+            .unwrap_or_default();
+        stranded
+            .into_iter()
+            .filter(|later| {
+                self.drop_tx(
+                    later,
+                    format!(
+                        "stranded: this account's nonce {nonce} {what}, and this transaction waited behind it; send nonce {nonce} again, then this one"
+                    ),
+                )
+            })
+            .count()
     }
 
     /// What this node knows of `id` (committed transactions are the store's to report).

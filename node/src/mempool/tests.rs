@@ -452,6 +452,71 @@ fn an_expired_nonce_strands_the_senders_later_ones_with_a_reason() {
     assert_eq!(mempool.take_withdrawn().len(), 3);
 }
 
+/// A sender's missing nonce refused for good (a fee under the minimum, more than the balance)
+/// strands the later nonces waiting behind it, with the reason; a refusal of a nonce that is
+/// already pending or already committed leaves them alone.
+#[test]
+fn a_gap_nonce_refused_for_good_strands_the_later_ones() {
+    let fx = Fixture::new("mempool", 3, 100, 0);
+    let pool = limited(&fx, [100, 16, 16, 100], 1);
+    let mut mempool = pool.lock().unwrap();
+    let now = Instant::now();
+    let accounts = fx.genesis.accounts.clone();
+    let dropped = |mempool: &Mempool, tx: &SignedTransaction| match mempool.status(&tx.id(), now) {
+        TxStatus::Dropped(reason) => reason,
+        other => panic!("{other:?}"),
+    };
+
+    // Account 0: nonce 0 pending, 2 and 3 queued behind the missing 1.
+    let zero = fx.transfer(0, 1, 1, 1, 0);
+    let waiting: Vec<_> = (2..4).map(|n| fx.transfer(0, 1, 1, 1, n)).collect();
+    for tx in std::iter::once(&zero).chain(&waiting) {
+        mempool
+            .insert_as(tx.clone(), &accounts, true, true, now)
+            .unwrap();
+    }
+    // A second nonce 0 with too low a fee: nonce 0 is pending, nothing is stranded.
+    let refused = mempool.insert_as(fx.transfer(0, 2, 1, 0, 0), &accounts, true, true, now);
+    assert!(matches!(refused, Err(AdmitError::FeeTooLow { .. })));
+    // Nor by one the chain already passed.
+    let mut moved_on = accounts.clone();
+    moved_on.get_mut(&fx.addresses[0]).unwrap().nonce = 1;
+    let stale = mempool.insert_as(fx.transfer(0, 2, 1, 0, 0), &moved_on, true, true, now);
+    assert!(matches!(stale, Err(AdmitError::FeeTooLow { .. })));
+    assert_eq!(mempool.len(), 3);
+    // The missing nonce 1, for more than the balance: 2 and 3 can never run without it.
+    let refused = mempool.insert_as(fx.transfer(0, 1, 1_000, 1, 1), &accounts, true, true, now);
+    assert!(matches!(
+        refused,
+        Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
+    ));
+    for tx in &waiting {
+        let reason = dropped(&mempool, tx);
+        assert!(
+            reason.starts_with("stranded: this account's nonce 1 was refused (balance 100"),
+            "{reason}"
+        );
+    }
+    assert!(matches!(
+        mempool.status(&zero.id(), now),
+        TxStatus::Pending(_)
+    ));
+
+    // Account 1: nonce 1 queued behind 0, which comes with a fee under the minimum.
+    let behind = fx.transfer(1, 2, 1, 1, 1);
+    mempool
+        .insert_as(behind.clone(), &accounts, true, true, now)
+        .unwrap();
+    let refused = mempool.insert_as(fx.transfer(1, 2, 1, 0, 0), &accounts, true, true, now);
+    assert!(matches!(refused, Err(AdmitError::FeeTooLow { .. })));
+    assert!(
+        dropped(&mempool, &behind)
+            .starts_with("stranded: this account's nonce 0 was refused (fee 0")
+    );
+    assert_eq!(mempool.queued(), 0);
+    assert_eq!(mempool.len(), 1);
+}
+
 /// The queued count kept step by step matches one counted from scratch, over a long random mix
 /// of arrivals in any nonce order, drops from anywhere and commits.
 #[test]
