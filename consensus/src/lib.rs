@@ -10,6 +10,7 @@ pub mod finality;
 pub mod pbft;
 pub mod pool;
 pub mod pow;
+pub mod pressure;
 pub mod raft;
 pub mod rng;
 pub mod sim;

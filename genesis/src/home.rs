@@ -56,6 +56,15 @@ pub struct NodeConfig {
     /// spammer nothing; default 1).
     #[serde(default = "default_min_fee")]
     pub min_fee: u64,
+    /// Most transactions the node holds pending, in its mempool and in its engine (default
+    /// 200,000). From a fifth of it pending in the engine (with Raft, the leader's), clients
+    /// are answered "busy, retry later" until it has drained to a tenth: a lower limit trades
+    /// throughput under bursts for shorter queues.
+    #[serde(
+        default = "default_max_pending_txs",
+        skip_serializing_if = "is_default_max_pending_txs"
+    )]
+    pub max_pending_txs: usize,
     /// Continuous mining, on a proof-of-work chain: `mining = { threads = 1 }` (off when absent
     /// or with 0 threads).
     #[serde(default, skip_serializing_if = "MiningConfig::is_off")]
@@ -86,6 +95,17 @@ impl MiningConfig {
 
 fn default_min_fee() -> u64 {
     1
+}
+
+/// [`NodeConfig::max_pending_txs`] when the file does not say.
+pub const DEFAULT_MAX_PENDING_TXS: usize = 200_000;
+
+fn default_max_pending_txs() -> usize {
+    DEFAULT_MAX_PENDING_TXS
+}
+
+fn is_default_max_pending_txs(value: &usize) -> bool {
+    *value == DEFAULT_MAX_PENDING_TXS
 }
 
 /// How a node takes part.
@@ -125,6 +145,12 @@ impl NodeConfig {
             |field: &str, e: String| GenesisError::Home(format!("{CONFIG_FILE}: {field}: {e}"));
         parse_listen(&self.listen).map_err(|e| bad("listen", e))?;
         parse_listen(&self.rpc).map_err(|e| bad("rpc", e))?;
+        if self.max_pending_txs < MIN_MAX_PENDING_TXS {
+            return Err(bad(
+                "max_pending_txs",
+                format!("must be at least {MIN_MAX_PENDING_TXS} (a block's worth of room)"),
+            ));
+        }
         for (i, peer) in self.peers.iter().enumerate() {
             parse_host_port(peer).map_err(|e| bad(&format!("peers[{i}]"), e))?;
         }
@@ -141,6 +167,9 @@ impl NodeConfig {
         Ok(())
     }
 }
+
+/// The least [`NodeConfig::max_pending_txs`] accepted.
+const MIN_MAX_PENDING_TXS: usize = 100;
 
 /// A listen address may use port 0 (the OS picks one), unlike a peer address.
 fn parse_listen(text: &str) -> Result<(), String> {

@@ -13,7 +13,7 @@ pub mod testnet;
 pub mod time;
 
 pub use error::{FieldError, GenesisError};
-pub use home::{Home, LoadedHome, MiningConfig, NodeConfig, NodeRole};
+pub use home::{DEFAULT_MAX_PENDING_TXS, Home, LoadedHome, MiningConfig, NodeConfig, NodeRole};
 pub use params::{EngineConfig, PbftParams, RaftParams};
 pub use pow_params::{DifficultyAlgorithm, PowParams};
 pub use spec::{Genesis, InitialAccount, Validator};

@@ -333,6 +333,7 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
             role: crate::home::NodeRole::Validator,
             rpc_token: None,
             min_fee: 1,
+            max_pending_txs: crate::home::DEFAULT_MAX_PENDING_TXS,
             // A proof-of-work testnet mines from the start, one thread per node, so a testnet
             // of four fits on two cores.
             mining: MiningConfig {

@@ -45,7 +45,17 @@ fn admit(ctx: &NodeContext, txs: Vec<SignedTransaction>, local: bool) -> Admitte
 
 /// Admits transactions a client of this node submitted. Those admitted are on disk (journaled)
 /// before this returns, handed to the engine, and gossiped where the engine wants them gossiped.
+/// While the engine reports backpressure, all are refused at once, before any check: the chain
+/// would only queue them.
 pub fn admit_local(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> Admitted {
+    if ctx.overloaded.load(std::sync::atomic::Ordering::Relaxed) {
+        let results: Admitted = txs
+            .into_iter()
+            .map(|tx| (tx, Err(AdmitError::Overloaded)))
+            .collect();
+        count(ctx, &results);
+        return results;
+    }
     let mut results = admit(ctx, txs, true);
     let admitted: Vec<SignedTransaction> = results
         .iter()

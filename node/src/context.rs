@@ -3,7 +3,7 @@
 //! health of each long-running task.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use synod_chain::Store;
@@ -66,6 +66,9 @@ pub struct NodeContext {
     pub runtime: tokio::runtime::Handle,
     /// Engine-clock time of the driver's last loop turn (0 before the first).
     pub driver_heartbeat: AtomicU64,
+    /// The engine's backpressure, as of its last step: while set, clients are answered "busy"
+    /// before anything is admitted.
+    pub overloaded: AtomicBool,
     /// What is wrong, if anything, for `/health`.
     pub health: Health,
     /// The miner's counters and hash rate.

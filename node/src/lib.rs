@@ -207,11 +207,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         ledger: Ledger::new(genesis.ledger_rules()),
         mempool: Mutex::new(Mempool::new(
             genesis.chain_id.clone(),
-            MempoolConfig {
-                min_fee: config.min_fee,
-                feeds_engine: run_engine,
-                ..MempoolConfig::default()
-            },
+            MempoolConfig::with_capacity(config.max_pending_txs, config.min_fee, run_engine),
         )),
         journal: Mutex::new(Some(journal)),
         status: RwLock::new(NodeStatus::initial(
@@ -229,6 +225,7 @@ async fn run_loaded(loaded: LoadedHome, options: RunOptions) -> Result<(), NodeE
         gossip_local_txs,
         runtime: tokio::runtime::Handle::current(),
         driver_heartbeat: std::sync::atomic::AtomicU64::new(0),
+        overloaded: std::sync::atomic::AtomicBool::new(false),
         health: health::Health::default(),
         mining: mining_stats,
         connected: RwLock::new((0, Vec::new())),

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub mempool: Gauge,
     /// Of those, the ones queued behind a nonce gap.
     pub mempool_queued: Gauge,
+    /// 1 while clients are answered "busy" for backpressure, 0 otherwise.
+    pub overloaded: Gauge,
     /// Transactions admitted to the mempool.
     pub txs_admitted: Counter,
     /// Transactions refused, by reason.
@@ -131,6 +133,7 @@ impl Metrics {
             round: Gauge::default(),
             mempool: Gauge::default(),
             mempool_queued: Gauge::default(),
+            overloaded: Gauge::default(),
             txs_admitted: Counter::default(),
             txs_rejected: Family::default(),
             hashes: Counter::default(),
@@ -202,6 +205,11 @@ impl Metrics {
             "mempool_queued",
             "Pending transactions queued behind a nonce gap (not executable yet)",
             metrics.mempool_queued.clone(),
+        );
+        registry.register(
+            "overloaded",
+            "1 while the chain's pending transactions are past the high-water mark and clients are answered busy",
+            metrics.overloaded.clone(),
         );
         registry.register(
             "txs_admitted",

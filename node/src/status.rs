@@ -29,6 +29,9 @@ pub struct NodeStatus {
     pub mempool_queued: usize,
     /// Transactions waiting in the engine.
     pub engine_pending: usize,
+    /// Whether clients are being answered "busy" because the chain cannot take more work for
+    /// now (this node's engine pool, or with Raft the leader's, is past its high-water mark).
+    pub overloaded: bool,
     /// Transactions committed since start.
     pub committed_txs: u64,
     /// Proof-of-work figures (absent on other chains).
@@ -67,6 +70,7 @@ impl NodeStatus {
             mempool: 0,
             mempool_queued: 0,
             engine_pending: 0,
+            overloaded: false,
             committed_txs: 0,
             pow: None,
             mine_request: None,

@@ -267,6 +267,7 @@ pub fn observer_home(net: &Testnet, name: &str, peers: Vec<String>) -> (Home, St
         role: synod_genesis::NodeRole::Observer,
         rpc_token: None,
         min_fee: 1,
+        max_pending_txs: synod_genesis::DEFAULT_MAX_PENDING_TXS,
         mining: synod_genesis::MiningConfig::default(),
     })
     .expect("the observer's config");

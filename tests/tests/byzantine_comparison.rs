@@ -68,6 +68,7 @@ fn raft_with_equivocating_leader() -> Result<Sim<RaftEngine>, SimFailure> {
                         prev_term,
                         mut entries,
                         commit,
+                        overloaded,
                     } if to == victim => {
                         for entry in &mut entries {
                             entry.block = twin(&entry.block);
@@ -78,6 +79,7 @@ fn raft_with_equivocating_leader() -> Result<Sim<RaftEngine>, SimFailure> {
                             prev_term,
                             entries,
                             commit,
+                            overloaded,
                         }
                     }
                     other => other,

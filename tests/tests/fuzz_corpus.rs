@@ -90,6 +90,7 @@ fn write_seed_inputs() {
             signature: sign_block(&validator, "synod-fuzz", &built.block.hash(), 3),
         }],
         commit: 0,
+        overloaded: false,
     };
     write("raft_message", "append", &codec::encode(&append));
     write(

@@ -102,6 +102,7 @@ fn figure_8(broken: bool) -> Result<Sim<RaftEngine>, SimFailure> {
                     prev_term,
                     mut entries,
                     commit,
+                    overloaded,
                 } => {
                     entries.retain(|e| e.index() <= k);
                     Some(RaftMessage::Append {
@@ -110,6 +111,7 @@ fn figure_8(broken: bool) -> Result<Sim<RaftEngine>, SimFailure> {
                         prev_term,
                         entries,
                         commit: commit.min(k - 1),
+                        overloaded,
                     })
                 }
                 other => Some(other),

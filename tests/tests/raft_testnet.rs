@@ -565,3 +565,81 @@ fn tx_send_retries_a_node_that_is_down_until_it_is_back() {
     assert!(out.contains("retr"), "the retries are reported: {out}");
     assert!(out.contains("committed in block"), "{out}");
 }
+
+/// Sends `txs` in one call. Returns the ids admitted, the transactions refused for now (any
+/// refusal for good fails the test) and the first refusal for backpressure.
+fn send_round<'a>(
+    client: &mut RpcClient,
+    txs: &[&'a SignedTransaction],
+) -> (Vec<Hash>, Vec<&'a SignedTransaction>, Option<Value>) {
+    let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
+    let results = client
+        .call("send_transactions", json!({ "raw": raw }))
+        .unwrap();
+    let (mut admitted, mut refused, mut pushback) = (Vec::new(), Vec::new(), None);
+    for (tx, result) in txs.iter().zip(results.as_array().unwrap()) {
+        if result.get("error").is_none() {
+            admitted.push(tx.id());
+            continue;
+        }
+        assert_eq!(result["retry"], true, "refused for good: {result}");
+        if result["reason"] == "overloaded" && pushback.is_none() {
+            pushback = Some(result.clone());
+        }
+        refused.push(*tx);
+    }
+    (admitted, refused, pushback)
+}
+
+/// Once the leader holds more pending than it should take on (here past 100, a fifth of
+/// `max_pending_txs = 500`, with blocks of 20), a follower answers its clients "busy" before
+/// admitting anything, as the leader does: the leader says so in its appends. Everything
+/// admitted commits, and the follower admits again once the leader has drained.
+#[test]
+fn a_follower_relays_the_leaders_backpressure_and_loses_nothing() {
+    let net = Testnet::init("raft", 3, 2, &["--param", "max_block_txs=20"]);
+    for i in 0..3 {
+        let home = Home::new(net.home(i));
+        let mut config = home.load_config().unwrap();
+        config.max_pending_txs = 500;
+        home.save_config(&config).unwrap();
+    }
+    net.up();
+    let mut leader = None;
+    wait_for(Duration::from_secs(30), "a leader", || {
+        leader = net.leader();
+        leader.is_some()
+    });
+    let follower = (0..3).find(|i| Some(*i) != leader).unwrap();
+    let keys = account_keys(&net);
+    let all = transfers(&chain_id(&net), &keys[0], &keys[1], 0, 20_000);
+    let mut client = net.client(follower);
+    let mut admitted: Vec<Hash> = Vec::new();
+    // Each round sends what was refused for now, then fresh transactions: 100 at a time.
+    let mut unsent = all.iter();
+    let mut waiting: Vec<&SignedTransaction> = Vec::new();
+    let mut pushback: Option<Value> = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pushback.is_none() && Instant::now() < deadline {
+        let fill = 100 - waiting.len().min(100);
+        waiting.extend(unsent.by_ref().take(fill));
+        let (ids, refused, refusal) = send_round(&mut client, &waiting);
+        admitted.extend(ids);
+        waiting = refused;
+        pushback = refusal;
+    }
+    let pushback = pushback.expect("the follower never pushed back");
+    assert_eq!(pushback["retry_after_ms"], 500);
+    assert!(admitted.len() >= 100, "only {} admitted", admitted.len());
+
+    wait_committed_on(&net, 0..3, &admitted, Duration::from_secs(120));
+    // Drained: what was turned away is admitted now, and commits too.
+    let mut retried: Vec<Hash> = Vec::new();
+    wait_for(Duration::from_secs(30), "the follower admits again", || {
+        let (ids, refused, _) = send_round(&mut client, &waiting);
+        retried.extend(ids);
+        waiting = refused;
+        waiting.is_empty()
+    });
+    wait_committed_on(&net, [follower], &retried, Duration::from_secs(60));
+}

@@ -260,6 +260,8 @@ pub struct PbftEngine {
 
     // Requests.
     pool: TxPool,
+    /// Whether the pool is past its high-water mark.
+    pressure: crate::pressure::Backpressure,
     /// Transactions in the order they reached this replica, with when (the request timer).
     arrivals: VecDeque<requests::Arrival>,
     batch_armed: bool,
@@ -356,6 +358,7 @@ impl PbftEngine {
             checkpoint_votes: BTreeMap::new(),
             own_checkpoint: None,
             pool: TxPool::new(config.pool_capacity),
+            pressure: crate::pressure::Backpressure::for_capacity(config.pool_capacity),
             arrivals: VecDeque::new(),
             batch_armed: false,
             request_timer_armed: false,
@@ -587,6 +590,7 @@ impl Engine for PbftEngine {
             Input::Command(command) => self.on_command(now, command, out),
             Input::BlockMined(_) => {}
         }
+        self.pressure.observe(self.pool.len());
         self.filter_outgoing(first, out);
     }
 
@@ -599,6 +603,7 @@ impl Engine for PbftEngine {
             last_height: self.chain.head_height(),
             members: self.replicas.ids().to_vec(),
             pending_txs: self.pool.len(),
+            overloaded: self.pressure.is_on(),
         }
     }
 }

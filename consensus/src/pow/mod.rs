@@ -218,6 +218,8 @@ pub struct PowEngine {
     /// The highest height never to be rewound.
     finalized: u64,
     pool: TxPool,
+    /// Whether the pool is past its high-water mark.
+    pressure: crate::pressure::Backpressure,
     verifier: TxVerifier,
     peers: BTreeSet<NodeId>,
     invalid: BoundedSet,
@@ -265,6 +267,7 @@ impl PowEngine {
             accounts: restored.chain.accounts,
             finalized: 0,
             pool: TxPool::new(config.pool_capacity),
+            pressure: crate::pressure::Backpressure::for_capacity(config.pool_capacity),
             verifier: TxVerifier::default(),
             peers,
             invalid: BoundedSet::default(),
@@ -466,6 +469,7 @@ impl Engine for PowEngine {
             Input::Synced(blocks) => self.on_synced(blocks, out),
             Input::Withdrawn(ids) => self.pool.withdraw(&ids),
         }
+        self.pressure.observe(self.pool.len());
     }
 
     fn status(&self) -> EngineStatus {
@@ -480,6 +484,7 @@ impl Engine for PowEngine {
             last_height: self.tree.best().height().max(self.tree.tip().height()),
             members,
             pending_txs: self.pool.len(),
+            overloaded: self.pressure.is_on(),
         }
     }
 }

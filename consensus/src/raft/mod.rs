@@ -209,6 +209,10 @@ pub struct RaftEngine {
     commit_index: u64,
     execution: Execution,
     pool: TxPool,
+    /// Whether the pool is past its high-water mark (what a leader tells its followers).
+    pressure: crate::pressure::Backpressure,
+    /// Whether the leader said, in its last append, that its pool is past its high-water mark.
+    leader_overloaded: bool,
     /// When the current leader was last heard from (the leader lease).
     last_leader_contact: Option<Millis>,
     votes: BTreeSet<NodeId>,
@@ -286,6 +290,8 @@ impl RaftEngine {
             commit_index: applied,
             execution: Execution::new(ledger, chain),
             pool: TxPool::new(config.pool_capacity),
+            pressure: crate::pressure::Backpressure::for_capacity(config.pool_capacity),
+            leader_overloaded: false,
             last_leader_contact: None,
             votes: BTreeSet::new(),
             leader_state: None,
@@ -382,6 +388,10 @@ impl RaftEngine {
         let was_leader = self.role == Role::Leader;
         let leader_changed = self.leader != leader;
         self.leader = leader;
+        if leader_changed {
+            // What the old leader said of its pool says nothing of the new one's.
+            self.leader_overloaded = false;
+        }
         self.votes.clear();
         if was_leader {
             self.leader_state = None;
@@ -560,7 +570,14 @@ impl RaftEngine {
                 prev_term,
                 entries,
                 commit,
-            } => self.on_append(now, from, term, prev_index, prev_term, entries, commit, out),
+                overloaded,
+            } => {
+                self.on_append(now, from, term, prev_index, prev_term, entries, commit, out);
+                // Taken from the leader this node follows, in its term, and no one else.
+                if self.leader == Some(from) && term == self.hard.term {
+                    self.leader_overloaded = overloaded;
+                }
+            }
             RaftMessage::AppendResponse {
                 term,
                 success,
@@ -613,6 +630,17 @@ impl RaftEngine {
         }
     }
 
+    /// Whether this node's clients should be turned away for now: a leader goes by its own pool,
+    /// a follower by what its leader last said of its pool (every transaction a follower admits
+    /// ends up there), a node without a leader by nothing.
+    fn overloaded(&self) -> bool {
+        match (self.role, self.leader) {
+            (Role::Leader, _) => self.pressure.is_on(),
+            (_, Some(leader)) if leader != self.me => self.leader_overloaded,
+            _ => false,
+        }
+    }
+
     /// The id of the block at the engine's committed tip.
     pub fn committed_hash(&self) -> Hash {
         self.execution.tip_hash()
@@ -649,6 +677,7 @@ impl Engine for RaftEngine {
             Input::BlockMined(_) | Input::Synced(_) => {}
             Input::Command(command) => self.on_command(now, command, out),
         }
+        self.pressure.observe(self.pool.len());
     }
 
     fn status(&self) -> EngineStatus {
@@ -660,6 +689,7 @@ impl Engine for RaftEngine {
             last_height: self.log.last_index(),
             members: self.members.clone(),
             pending_txs: self.pool.len(),
+            overloaded: self.overloaded(),
         }
     }
 }

@@ -59,6 +59,7 @@ impl RaftEngine {
                 prev_term,
                 entries,
                 commit: self.commit_index,
+                overloaded: self.pressure.is_on(),
             },
         });
     }

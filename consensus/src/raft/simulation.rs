@@ -142,6 +142,7 @@ fn equivocator(
                     prev_term,
                     mut entries,
                     commit,
+                    overloaded,
                 } if victims.contains(&to) => {
                     for entry in &mut entries {
                         let real = entry.block.hash();
@@ -161,6 +162,7 @@ fn equivocator(
                         prev_term,
                         entries,
                         commit,
+                        overloaded,
                     }
                 }
                 other => other,

@@ -448,6 +448,13 @@ impl<E: HostedEngine> Driver<E> {
         };
         self.ctx.metrics.mempool.set(mempool as i64);
         self.ctx.metrics.mempool_queued.set(queued as i64);
+        self.ctx
+            .metrics
+            .overloaded
+            .set(i64::from(engine.overloaded));
+        self.ctx
+            .overloaded
+            .store(engine.overloaded, std::sync::atomic::Ordering::Relaxed);
         self.ctx.update_status(|s| {
             s.role = engine.role.as_str().to_string();
             s.round = engine.round;
@@ -459,6 +466,7 @@ impl<E: HostedEngine> Driver<E> {
             s.mempool = mempool;
             s.mempool_queued = queued;
             s.engine_pending = engine.pending_txs;
+            s.overloaded = engine.overloaded;
             s.committed_txs = self.ctx.metrics.committed_txs.get();
             s.pow = self.engine.pow_view();
             s.mine_request = self.mining.progress();

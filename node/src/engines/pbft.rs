@@ -22,6 +22,7 @@ pub(super) fn build(
 ) -> Result<PbftEngine, NodeError> {
     let validators = ctx.genesis.validator_keys();
     let mut config = PbftConfig::new(ctx.key.clone(), validators, params, rand::random());
+    config.pool_capacity = ctx.mempool().capacity();
     if let Some(behaviour) = behaviour {
         warn!(%behaviour, "this replica runs with a deliberate Byzantine behaviour (dev chain experiment)");
         config.behaviour = Some(behaviour);

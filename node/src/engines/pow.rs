@@ -54,6 +54,7 @@ pub(super) fn build(
     let peers = ctx.genesis.validator_keys();
     let mut config = PowConfig::new(ctx.me, peers, params, genesis_time_ms, rand::random());
     config.mining = mining.enabled;
+    config.pool_capacity = ctx.mempool().capacity();
     config.payout = mining.payout;
     PowEngine::new(config, ctx.ledger.clone(), restored(&ctx.store, depth)?)
         .map_err(|e| engine_state_error(&ctx.store, e))

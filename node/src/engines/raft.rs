@@ -13,7 +13,8 @@ impl HostedEngine for RaftEngine {}
 /// A Raft engine resumed from the store (Raft never rewinds, so it needs no recent blocks).
 pub(super) fn build(ctx: &NodeContext, params: RaftParams) -> Result<RaftEngine, NodeError> {
     let validators = ctx.genesis.validator_keys();
-    let config = RaftConfig::new(ctx.key.clone(), validators, params, rand::random());
+    let mut config = RaftConfig::new(ctx.key.clone(), validators, params, rand::random());
+    config.pool_capacity = ctx.mempool().capacity();
     RaftEngine::new(config, ctx.ledger.clone(), restored(&ctx.store, 0)?)
         .map_err(|e| engine_state_error(&ctx.store, e))
 }

@@ -68,6 +68,13 @@ pub enum AdmitError {
     /// and pushes back; retry later, or pay more.
     #[error("mempool is full ({0} transactions pending); retry later")]
     Full(usize),
+    /// The chain cannot take more work for now: this node's engine pool, or with Raft the
+    /// leader's, is past its high-water mark. Refused before any check, so a client that is
+    /// told this may send the same transaction again.
+    #[error(
+        "the chain is overloaded (the proposer's pending transactions are past the high-water mark); retry later"
+    )]
+    Overloaded,
     /// Reading the account failed.
     #[error("cannot read the account: {0}")]
     Store(String),
@@ -96,6 +103,7 @@ impl AdmitError {
             AdmitError::Queued { .. } => "queued_full",
             AdmitError::FeeTooLow { .. } => "fee_too_low",
             AdmitError::Full(_) => "full",
+            AdmitError::Overloaded => "overloaded",
             AdmitError::Store(_) => "store",
             AdmitError::Journal(_) => "journal",
         }
@@ -119,7 +127,7 @@ impl AdmitError {
             AdmitError::NonceTooFarAhead { .. } | AdmitError::AccountFull(_) => 100,
             // An account's own queue clears as its gap fills; the node's as gaps fill anywhere.
             AdmitError::Queued { whose, .. } if *whose == QUEUED_ACCOUNT => 100,
-            AdmitError::Queued { .. } | AdmitError::Full(_) => 500,
+            AdmitError::Queued { .. } | AdmitError::Full(_) | AdmitError::Overloaded => 500,
             AdmitError::Journal(_) => 1_000,
             _ => return None,
         };

@@ -182,6 +182,7 @@ fn status(ctx: &NodeContext) -> Value {
         "mempool": s.mempool,
         "mempool_queued": s.mempool_queued,
         "engine_pending": s.engine_pending,
+        "overloaded": s.overloaded,
         "committed_txs": ctx.metrics.committed_txs.get(),
         "faults": super::faults::status(ctx),
         "version": env!("CARGO_PKG_VERSION"),
