@@ -188,6 +188,30 @@ impl TxPool {
         out
     }
 
+    /// How many waiting transactions could go into blocks now, counted up to `limit`: each
+    /// unparked sender's run of consecutive nonces from `next_nonce`. What waits behind a gap
+    /// or for funds is left out: it costs a builder nothing, so it is no measure of load (and a
+    /// sender could otherwise fill a pool with it to make the node turn everyone away).
+    pub fn executable(&self, limit: usize, next_nonce: impl Fn(&Address) -> u64) -> usize {
+        let mut count = 0;
+        for (sender, nonces) in &self.by_sender {
+            if self.parked.contains_key(sender) {
+                continue;
+            }
+            let first = next_nonce(sender);
+            for (expected, (nonce, _)) in (first..).zip(nonces.range(first..)) {
+                if count >= limit || *nonce != expected {
+                    break;
+                }
+                count += 1;
+            }
+            if count >= limit {
+                break;
+            }
+        }
+        count
+    }
+
     /// Up to `max` waiting transactions that pass `keep`, oldest first, leaving out parked senders
     /// (a PBFT replica forwards those not already in a block in flight).
     pub fn candidates_where(

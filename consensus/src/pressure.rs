@@ -1,21 +1,34 @@
-//! Backpressure: whether an engine holds more pending transactions than it should take on more.
+//! Backpressure: whether an engine holds more work than it should take on more of.
 //!
-//! Past a high-water mark the node answers its clients "busy, retry later" before admitting
-//! anything (it would otherwise admit work that only waits, and its latency would grow without
-//! bound), and it keeps answering so until the pool has drained to a low-water mark. The gap
-//! between the two marks keeps the answer from flapping with every block.
+//! Past a high-water mark of transactions that could go into blocks now, the node answers its
+//! clients "busy, retry later" before admitting anything (it would otherwise admit work that
+//! only waits, and its latency would grow without bound), and it keeps answering so until that
+//! backlog has drained to a low-water mark. The gap between the two marks keeps the answer from
+//! flapping with every block. Transactions behind a nonce gap or waiting for funds do not count:
+//! they cost a builder nothing, and counting them would let one sender's unexecutable
+//! transactions turn every client away.
+
+use crate::engine::Millis;
+use crate::pool::TxPool;
+use synod_chain::keys::Address;
 
 /// The share of the pool's capacity at which an engine reports itself overloaded: a fifth
 /// leaves the pool room for what followers and peers still forward while clients are being
 /// turned away, and at the throughput of a few blocks a second it is seconds of work.
 const HIGH_WATER_SHARE: usize = 5;
 
-/// Hysteresis over the pool's fill.
+/// How often, in engine time, the backlog is counted again while it lies between the marks
+/// (counting walks every sender's nonces; the engine steps far more often than this).
+const RECOUNT_MS: Millis = 50;
+
+/// Hysteresis over the pool's backlog of executable transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backpressure {
     high: usize,
     low: usize,
     on: bool,
+    /// When the backlog was last counted.
+    counted_at: Option<Millis>,
 }
 
 impl Backpressure {
@@ -27,14 +40,34 @@ impl Backpressure {
             high,
             low: high / 2,
             on: false,
+            counted_at: None,
         }
     }
 
-    /// Takes note of how many transactions are pending now.
-    pub fn observe(&mut self, pending: usize) {
-        if pending >= self.high {
+    /// Takes note of `pool` at `now`, with `next_nonce` the nonce each sender's next block
+    /// transaction must carry (as the engine builds blocks).
+    pub fn observe(&mut self, now: Millis, pool: &TxPool, next_nonce: impl Fn(&Address) -> u64) {
+        // Nothing above the low mark at all: no need to count.
+        if pool.len() <= self.low {
+            self.on = false;
+            self.counted_at = None;
+            return;
+        }
+        if self
+            .counted_at
+            .is_some_and(|at| now.saturating_sub(at) < RECOUNT_MS)
+        {
+            return;
+        }
+        self.counted_at = Some(now);
+        self.settle(pool.executable(self.high, next_nonce));
+    }
+
+    /// Moves the answer for a backlog of `executable` transactions.
+    fn settle(&mut self, executable: usize) {
+        if executable >= self.high {
             self.on = true;
-        } else if pending <= self.low {
+        } else if executable <= self.low {
             self.on = false;
         }
     }
@@ -48,28 +81,60 @@ impl Backpressure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::bank;
+
+    /// A pool holding `run` consecutive nonces from each of the first `senders` test accounts,
+    /// starting at nonce `from`.
+    fn pool_of(senders: usize, run: u64, from: u64) -> TxPool {
+        let mut pool = TxPool::new(10_000);
+        for account in 0..senders {
+            let txs = (from..from + run).map(|n| bank::transfer(account, n as usize).clone());
+            pool.add(0, txs);
+        }
+        pool
+    }
 
     #[test]
     fn turns_on_at_the_high_mark_and_off_only_at_the_low_one() {
         let mut pressure = Backpressure::for_capacity(1_000);
-        pressure.observe(199);
+        pressure.settle(199);
         assert!(!pressure.is_on());
-        pressure.observe(200);
+        pressure.settle(200);
         assert!(pressure.is_on());
-        pressure.observe(150);
+        pressure.settle(150);
         assert!(pressure.is_on(), "between the marks the answer holds");
-        pressure.observe(100);
+        pressure.settle(100);
         assert!(!pressure.is_on());
-        pressure.observe(150);
+        pressure.settle(150);
         assert!(!pressure.is_on(), "between the marks the answer holds");
+    }
+
+    #[test]
+    fn counts_only_what_could_go_into_a_block() {
+        // 4 senders x 60 nonces: 240 executable from nonce 0, none from nonce 1 (all behind
+        // the missing 0).
+        let mut pressure = Backpressure::for_capacity(1_000);
+        let waiting = pool_of(4, 60, 1);
+        pressure.observe(0, &waiting, |_| 0);
+        assert!(!pressure.is_on(), "a pool of gaps is no load");
+        let executable = pool_of(4, 60, 0);
+        pressure.observe(1, &executable, |_| 0);
+        assert!(
+            !pressure.is_on(),
+            "counted again only after {RECOUNT_MS} ms"
+        );
+        pressure.observe(RECOUNT_MS + 1, &executable, |_| 0);
+        assert!(pressure.is_on());
+        pressure.observe(2 * RECOUNT_MS + 2, &waiting, |_| 0);
+        assert!(!pressure.is_on());
     }
 
     #[test]
     fn a_tiny_pool_still_has_marks() {
         let mut pressure = Backpressure::for_capacity(1);
-        pressure.observe(1);
+        pressure.settle(1);
         assert!(pressure.is_on());
-        pressure.observe(0);
+        pressure.settle(0);
         assert!(!pressure.is_on());
     }
 }

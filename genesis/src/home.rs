@@ -56,10 +56,11 @@ pub struct NodeConfig {
     /// spammer nothing; default 1).
     #[serde(default = "default_min_fee")]
     pub min_fee: u64,
-    /// Most transactions the node holds pending, in its mempool and in its engine (default
-    /// 200,000). From a fifth of it pending in the engine (with Raft, the leader's), clients
-    /// are answered "busy, retry later" until it has drained to a tenth: a lower limit trades
-    /// throughput under bursts for shorter queues.
+    /// Most transactions the node's mempool holds pending, and as many its engine's pool
+    /// (default 200,000). Once a fifth of that many could go into blocks now, the engine reports
+    /// itself overloaded and clients are answered "busy, retry later" until a tenth is left;
+    /// with Raft every node goes by the leader's report. A lower limit keeps queues (and
+    /// latency) short under overload; one below five blocks' worth caps the block size.
     #[serde(
         default = "default_max_pending_txs",
         skip_serializing_if = "is_default_max_pending_txs"
@@ -139,7 +140,7 @@ impl NodeConfig {
         Ok(config)
     }
 
-    /// Checks the addresses.
+    /// Checks the addresses, the RPC token and the pending limit.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let bad =
             |field: &str, e: String| GenesisError::Home(format!("{CONFIG_FILE}: {field}: {e}"));
@@ -148,7 +149,7 @@ impl NodeConfig {
         if self.max_pending_txs < MIN_MAX_PENDING_TXS {
             return Err(bad(
                 "max_pending_txs",
-                format!("must be at least {MIN_MAX_PENDING_TXS} (a block's worth of room)"),
+                format!("must be at least {MIN_MAX_PENDING_TXS}"),
             ));
         }
         for (i, peer) in self.peers.iter().enumerate() {
@@ -169,7 +170,7 @@ impl NodeConfig {
 }
 
 /// The least [`NodeConfig::max_pending_txs`] accepted.
-const MIN_MAX_PENDING_TXS: usize = 100;
+const MIN_MAX_PENDING_TXS: usize = 1_000;
 
 /// A listen address may use port 0 (the OS picks one), unlike a peer address.
 fn parse_listen(text: &str) -> Result<(), String> {
@@ -307,4 +308,24 @@ impl Home {
 /// Whether `path` looks like a node home (has a config file).
 pub fn is_home(path: &Path) -> bool {
     path.join(CONFIG_FILE).is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "moniker = \"n\"\nlisten = \"127.0.0.1:0\"\nrpc = \"127.0.0.1:0\"\n";
+
+    #[test]
+    fn the_pending_limit_defaults_and_is_bounded_below() {
+        let config = NodeConfig::parse(MINIMAL).unwrap();
+        assert_eq!(config.max_pending_txs, DEFAULT_MAX_PENDING_TXS);
+        let written = toml::to_string(&config).unwrap();
+        assert!(!written.contains("max_pending_txs"), "{written}");
+
+        let small = NodeConfig::parse(&format!("{MINIMAL}max_pending_txs = 5000\n")).unwrap();
+        assert_eq!(small.max_pending_txs, 5_000);
+        let error = NodeConfig::parse(&format!("{MINIMAL}max_pending_txs = 10\n")).unwrap_err();
+        assert!(error.to_string().contains("max_pending_txs"), "{error}");
+    }
 }

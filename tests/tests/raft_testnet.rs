@@ -591,8 +591,8 @@ fn send_round<'a>(
     (admitted, refused, pushback)
 }
 
-/// Once the leader holds more pending than it should take on (here past 100, a fifth of
-/// `max_pending_txs = 500`, with blocks of 20), a follower answers its clients "busy" before
+/// Once the leader holds more pending than it should take on (here 200 that could go into
+/// blocks, a fifth of `max_pending_txs = 1000`, with blocks of 20), a follower answers its clients "busy" before
 /// admitting anything, as the leader does: the leader says so in its appends. Everything
 /// admitted commits, and the follower admits again once the leader has drained.
 #[test]
@@ -601,7 +601,7 @@ fn a_follower_relays_the_leaders_backpressure_and_loses_nothing() {
     for i in 0..3 {
         let home = Home::new(net.home(i));
         let mut config = home.load_config().unwrap();
-        config.max_pending_txs = 500;
+        config.max_pending_txs = 1_000;
         home.save_config(&config).unwrap();
     }
     net.up();

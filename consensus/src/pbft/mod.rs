@@ -590,7 +590,9 @@ impl Engine for PbftEngine {
             Input::Command(command) => self.on_command(now, command, out),
             Input::BlockMined(_) => {}
         }
-        self.pressure.observe(self.pool.len());
+        let chain = &self.chain;
+        self.pressure
+            .observe(now, &self.pool, |a| chain.next_nonce(a));
         self.filter_outgoing(first, out);
     }
 

@@ -469,7 +469,10 @@ impl Engine for PowEngine {
             Input::Synced(blocks) => self.on_synced(blocks, out),
             Input::Withdrawn(ids) => self.pool.withdraw(&ids),
         }
-        self.pressure.observe(self.pool.len());
+        let accounts = &self.accounts;
+        self.pressure.observe(now, &self.pool, |a| {
+            accounts.get(a).map_or(0, |account| account.nonce)
+        });
     }
 
     fn status(&self) -> EngineStatus {

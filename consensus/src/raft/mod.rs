@@ -632,11 +632,16 @@ impl RaftEngine {
 
     /// Whether this node's clients should be turned away for now: a leader goes by its own pool,
     /// a follower by what its leader last said of its pool (every transaction a follower admits
-    /// ends up there), a node without a leader by nothing.
+    /// ends up there) while that is recent, a node without a leader by nothing. A follower the
+    /// leader stopped writing to (removed, cut off, halted, installing a snapshot) does not
+    /// hold on to an old "overloaded".
     fn overloaded(&self) -> bool {
+        let heard_lately = self
+            .last_leader_contact
+            .is_some_and(|at| self.now.saturating_sub(at) <= self.params.election_timeout_max_ms);
         match (self.role, self.leader) {
             (Role::Leader, _) => self.pressure.is_on(),
-            (_, Some(leader)) if leader != self.me => self.leader_overloaded,
+            (_, Some(leader)) if leader != self.me => self.leader_overloaded && heard_lately,
             _ => false,
         }
     }
@@ -677,7 +682,11 @@ impl Engine for RaftEngine {
             Input::BlockMined(_) | Input::Synced(_) => {}
             Input::Command(command) => self.on_command(now, command, out),
         }
-        self.pressure.observe(self.pool.len());
+        if self.role == Role::Leader {
+            let execution = &self.execution;
+            self.pressure
+                .observe(now, &self.pool, |a| execution.account(a).nonce);
+        }
     }
 
     fn status(&self) -> EngineStatus {

@@ -335,9 +335,12 @@ impl Mempool {
     /// by a reorganisation) must not be refused for them, or a client who was told "admitted"
     /// would lose them.
     ///
-    /// A transaction refused for good (its fee, its balance: reasons its own signature vouches
-    /// for, which resending will not change) leaves a gap at its nonce that this pool will not
-    /// see filled by it, so the sender's later nonces waiting here are dropped as stranded.
+    /// A client's transaction refused for good (a fee under the minimum, more than the balance
+    /// left after the sender's earlier pending nonces: reasons its own signature vouches for,
+    /// which resending will not change) leaves a gap at its nonce that this pool will not see
+    /// filled by it, so the sender's later nonces waiting here are dropped as stranded. Only a
+    /// client's submission counts: a peer's relay or a readmission may be refused here for this
+    /// node's own policy while the same nonce is pending elsewhere and will commit.
     pub(crate) fn insert_as<S: AccountSource + ?Sized>(
         &mut self,
         tx: SignedTransaction,
@@ -347,16 +350,38 @@ impl Mempool {
         now: Instant,
     ) -> Result<Hash, AdmitError> {
         let (sender, nonce) = (tx.sender(), tx.tx().nonce);
+        let cost = tx.tx().amount as u128 + tx.tx().fee as u128;
         let result = self.try_insert(tx, accounts, local, queue_caps, now);
-        if let Err(
-            refusal @ (AdmitError::FeeTooLow { .. }
-            | AdmitError::Invalid(TxError::InsufficientBalance { .. })),
-        ) = &result
+        let for_good = match &result {
+            Err(AdmitError::FeeTooLow { .. }) => true,
+            // Not when only the later nonces' reserved spend was in the way: dropping those
+            // would not make this one payable any sooner than resending it in order does.
+            Err(AdmitError::Invalid(TxError::InsufficientBalance { balance, .. })) => {
+                self.spend_before(&sender, nonce) + cost > *balance as u128
+            }
+            _ => false,
+        };
+        if let Err(refusal) = &result
+            && for_good
+            && local
+            && queue_caps
             && self.leaves_gap(&sender, nonce, accounts)
         {
             self.strand_after(&sender, nonce, &format!("was refused ({refusal})"));
         }
         result
+    }
+
+    /// What `sender`'s pending transactions with nonces below `nonce` spend.
+    fn spend_before(&self, sender: &Address, nonce: u64) -> u128 {
+        let Some(pending) = self.by_account.get(sender) else {
+            return 0;
+        };
+        pending
+            .range(..nonce)
+            .filter_map(|(_, id)| self.entries.get(id))
+            .map(|e| e.tx.tx().amount as u128 + e.tx.tx().fee as u128)
+            .sum()
     }
 
     /// Whether `sender`'s `nonce` is still to come: not committed, not pending here.
@@ -663,7 +688,7 @@ impl Mempool {
                 self.drop_tx(
                     later,
                     format!(
-                        "stranded: this account's nonce {nonce} {what}, and this transaction waited behind it; send nonce {nonce} again, then this one"
+                        "stranded: this account's nonce {nonce} {what}, and this transaction waited behind it; send nonce {nonce} again, then this one (a copy already handed on may still commit once nonce {nonce} does: ask get_transaction before reusing its nonce)"
                     ),
                 )
             })

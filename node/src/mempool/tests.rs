@@ -452,18 +452,27 @@ fn an_expired_nonce_strands_the_senders_later_ones_with_a_reason() {
     assert_eq!(mempool.take_withdrawn().len(), 3);
 }
 
-/// A sender's missing nonce refused for good (a fee under the minimum, more than the balance)
-/// strands the later nonces waiting behind it, with the reason; a refusal of a nonce that is
-/// already pending or already committed leaves them alone.
+/// A client's missing nonce refused for good (a fee under the minimum, more than the balance)
+/// strands the later nonces waiting behind it, with the reason. A refusal of a nonce already
+/// pending or committed, one relayed by a peer, or one refused only for what the later nonces
+/// reserve, leaves them alone.
 #[test]
 fn a_gap_nonce_refused_for_good_strands_the_later_ones() {
-    let fx = Fixture::new("mempool", 3, 100, 0);
+    let fx = Fixture::new("mempool", 4, 100, 0);
     let pool = limited(&fx, [100, 16, 16, 100], 1);
     let mut mempool = pool.lock().unwrap();
     let now = Instant::now();
     let accounts = fx.genesis.accounts.clone();
-    let dropped = |mempool: &Mempool, tx: &SignedTransaction| match mempool.status(&tx.id(), now) {
-        TxStatus::Dropped(reason) => reason,
+    let client = |mempool: &mut Mempool, tx: SignedTransaction, accounts| {
+        mempool.insert_as(tx, accounts, true, true, now)
+    };
+    let pending = |mempool: &Mempool, tx: &SignedTransaction| {
+        matches!(mempool.status(&tx.id(), now), TxStatus::Pending(_))
+    };
+    let stranded_by = |mempool: &Mempool, tx: &SignedTransaction, prefix: &str| match mempool
+        .status(&tx.id(), now)
+    {
+        TxStatus::Dropped(reason) => assert!(reason.starts_with(prefix), "{reason}"),
         other => panic!("{other:?}"),
     };
 
@@ -471,50 +480,62 @@ fn a_gap_nonce_refused_for_good_strands_the_later_ones() {
     let zero = fx.transfer(0, 1, 1, 1, 0);
     let waiting: Vec<_> = (2..4).map(|n| fx.transfer(0, 1, 1, 1, n)).collect();
     for tx in std::iter::once(&zero).chain(&waiting) {
-        mempool
-            .insert_as(tx.clone(), &accounts, true, true, now)
-            .unwrap();
+        client(&mut mempool, tx.clone(), &accounts).unwrap();
     }
     // A second nonce 0 with too low a fee: nonce 0 is pending, nothing is stranded.
-    let refused = mempool.insert_as(fx.transfer(0, 2, 1, 0, 0), &accounts, true, true, now);
+    let refused = client(&mut mempool, fx.transfer(0, 2, 1, 0, 0), &accounts);
     assert!(matches!(refused, Err(AdmitError::FeeTooLow { .. })));
-    // Nor by one the chain already passed.
-    let mut moved_on = accounts.clone();
-    moved_on.get_mut(&fx.addresses[0]).unwrap().nonce = 1;
-    let stale = mempool.insert_as(fx.transfer(0, 2, 1, 0, 0), &moved_on, true, true, now);
-    assert!(matches!(stale, Err(AdmitError::FeeTooLow { .. })));
-    assert_eq!(mempool.len(), 3);
-    // The missing nonce 1, for more than the balance: 2 and 3 can never run without it.
-    let refused = mempool.insert_as(fx.transfer(0, 1, 1_000, 1, 1), &accounts, true, true, now);
+    // The missing nonce 1 from a peer, with too low a fee for this node: it may be pending
+    // elsewhere, nothing is stranded.
+    let relayed = mempool.insert_as(fx.transfer(0, 1, 1, 0, 1), &accounts, false, true, now);
+    assert!(matches!(relayed, Err(AdmitError::FeeTooLow { .. })));
+    assert!(waiting.iter().all(|tx| pending(&mempool, tx)));
+    // The missing nonce 1 from a client, for more than the balance: 2 and 3 can never run
+    // without it.
+    let refused = client(&mut mempool, fx.transfer(0, 1, 1_000, 1, 1), &accounts);
     assert!(matches!(
         refused,
         Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
     ));
     for tx in &waiting {
-        let reason = dropped(&mempool, tx);
-        assert!(
-            reason.starts_with("stranded: this account's nonce 1 was refused (balance 100"),
-            "{reason}"
+        stranded_by(
+            &mempool,
+            tx,
+            "stranded: this account's nonce 1 was refused (balance 100",
         );
     }
-    assert!(matches!(
-        mempool.status(&zero.id(), now),
-        TxStatus::Pending(_)
-    ));
+    assert!(pending(&mempool, &zero));
 
-    // Account 1: nonce 1 queued behind 0, which comes with a fee under the minimum.
-    let behind = fx.transfer(1, 2, 1, 1, 1);
-    mempool
-        .insert_as(behind.clone(), &accounts, true, true, now)
-        .unwrap();
-    let refused = mempool.insert_as(fx.transfer(1, 2, 1, 0, 0), &accounts, true, true, now);
+    // Account 1, its nonce 0 committed: nonce 2 queued behind the missing 1 stays when a
+    // client sends nonce 0 again with too low a fee, and goes when nonce 1 comes so.
+    let mut moved_on = accounts.clone();
+    moved_on.get_mut(&fx.addresses[1]).unwrap().nonce = 1;
+    let behind = fx.transfer(1, 2, 1, 1, 2);
+    client(&mut mempool, behind.clone(), &moved_on).unwrap();
+    let stale = client(&mut mempool, fx.transfer(1, 2, 1, 0, 0), &moved_on);
+    assert!(matches!(stale, Err(AdmitError::FeeTooLow { .. })));
+    assert!(pending(&mempool, &behind));
+    let refused = client(&mut mempool, fx.transfer(1, 2, 1, 0, 1), &moved_on);
     assert!(matches!(refused, Err(AdmitError::FeeTooLow { .. })));
-    assert!(
-        dropped(&mempool, &behind)
-            .starts_with("stranded: this account's nonce 0 was refused (fee 0")
+    stranded_by(
+        &mempool,
+        &behind,
+        "stranded: this account's nonce 1 was refused (fee 0",
     );
-    assert_eq!(mempool.queued(), 0);
-    assert_eq!(mempool.len(), 1);
+
+    // Account 2: nonces 1 and 2 (40 each) reserve 82 of 100; nonce 0 for 50 fits the balance
+    // by itself, so it is refused for their reservation, not for good, and they stay.
+    let reserved: Vec<_> = (1..3).map(|n| fx.transfer(2, 3, 40, 1, n)).collect();
+    for tx in &reserved {
+        client(&mut mempool, tx.clone(), &accounts).unwrap();
+    }
+    let refused = client(&mut mempool, fx.transfer(2, 3, 50, 1, 0), &accounts);
+    assert!(matches!(
+        refused,
+        Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
+    ));
+    assert!(reserved.iter().all(|tx| pending(&mempool, tx)));
+    assert_eq!(mempool.queued(), 2);
 }
 
 /// The queued count kept step by step matches one counted from scratch, over a long random mix

@@ -16,8 +16,10 @@ use synod_chain::hash::sha256;
 use super::codec::BoundedBytes;
 use crate::error::NodeError;
 
-/// Consensus messages, each a signed envelope (one request per message, empty response).
-pub const CONSENSUS_PROTOCOL: &str = "/synod/consensus/1";
+/// Consensus messages, each a signed envelope (one request per message, empty response). The
+/// version changes with any engine message's encoding, so nodes that could not decode each
+/// other's messages do not open a stream at all (rather than drop every message as malformed).
+pub const CONSENSUS_PROTOCOL: &str = "/synod/consensus/2";
 /// Block ranges for observers and lagging nodes.
 pub const SYNC_PROTOCOL: &str = "/synod/sync/1";
 /// Largest consensus envelope accepted (a full block plus framing).
