@@ -140,8 +140,21 @@ impl Mining {
 }
 
 impl<E: HostedEngine> Driver<E> {
-    /// A block the miner solved: remembered as this node's, then validated by the engine.
+    /// A block the miner solved: remembered as this node's, then validated by the engine. One
+    /// solved under settings that changed meanwhile is dropped: the threads can be a solution
+    /// ahead of a switch-off or a new payout (a `mine` request that has its blocks puts the
+    /// settings back while the next template may already be solved), and the operator asked
+    /// for no more blocks, or for blocks paying someone else.
     pub(super) fn on_mined(&mut self, block: Block) -> Result<(), NodeError> {
+        let settings = self.mining.settings;
+        if !settings.enabled || block.header.proposer != settings.payout {
+            info!(
+                height = block.header.height,
+                hash = %block.hash().short(),
+                "dropped a block mined under mining settings that changed meanwhile"
+            );
+            return Ok(());
+        }
         self.mining.remember_found(block.hash());
         self.step(Input::BlockMined(block))
     }
