@@ -77,6 +77,11 @@ impl TxPool {
         self.entries.len()
     }
 
+    /// Senders with transactions waiting.
+    pub fn senders(&self) -> usize {
+        self.by_sender.len()
+    }
+
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -190,7 +195,7 @@ impl TxPool {
 
     /// How many waiting transactions could go into blocks now, counted up to `limit`: each
     /// unparked sender's run of consecutive nonces from `next_nonce`. What waits behind a gap
-    /// or for funds is left out: it costs a builder nothing, so it is no measure of load (and a
+    /// or is parked for want of funds is left out: it costs a builder nothing, so it is no measure of load (and a
     /// sender could otherwise fill a pool with it to make the node turn everyone away).
     pub fn executable(&self, limit: usize, next_nonce: impl Fn(&Address) -> u64) -> usize {
         let mut count = 0;

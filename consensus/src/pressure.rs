@@ -4,9 +4,9 @@
 //! clients "busy, retry later" before admitting anything (it would otherwise admit work that
 //! only waits, and its latency would grow without bound), and it keeps answering so until that
 //! backlog has drained to a low-water mark. The gap between the two marks keeps the answer from
-//! flapping with every block. Transactions behind a nonce gap or waiting for funds do not count:
-//! they cost a builder nothing, and counting them would let one sender's unexecutable
-//! transactions turn every client away.
+//! flapping with every block. Transactions behind a nonce gap, or of a sender parked for want of
+//! funds, do not count: they cost a builder nothing, and counting them would let one sender's
+//! unexecutable transactions turn every client away.
 
 use crate::engine::Millis;
 use crate::pool::TxPool;
@@ -17,9 +17,12 @@ use synod_chain::keys::Address;
 /// turned away, and at the throughput of a few blocks a second it is seconds of work.
 const HIGH_WATER_SHARE: usize = 5;
 
-/// How often, in engine time, the backlog is counted again while it lies between the marks
-/// (counting walks every sender's nonces; the engine steps far more often than this).
+/// How often, in engine time, the backlog is counted again while the pool holds more than the
+/// low mark: counting walks every sender's nonces, and the engine steps far more often.
 const RECOUNT_MS: Millis = 50;
+/// Senders per extra millisecond between counts: a pool of many senders is counted less often,
+/// so that counting keeps to a small share of the engine's time however the pool is made up.
+const SENDERS_PER_MS: usize = 100;
 
 /// Hysteresis over the pool's backlog of executable transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +53,12 @@ impl Backpressure {
         // Nothing above the low mark at all: no need to count.
         if pool.len() <= self.low {
             self.on = false;
-            self.counted_at = None;
             return;
         }
+        let interval = RECOUNT_MS + (pool.senders() / SENDERS_PER_MS) as Millis;
         if self
             .counted_at
-            .is_some_and(|at| now.saturating_sub(at) < RECOUNT_MS)
+            .is_some_and(|at| now.saturating_sub(at) < interval)
         {
             return;
         }
@@ -70,6 +73,13 @@ impl Backpressure {
         } else if executable <= self.low {
             self.on = false;
         }
+    }
+
+    /// Forgets the answer (a leader stepping down: what it counted says nothing of its pool the
+    /// next time it leads).
+    pub fn reset(&mut self) {
+        self.on = false;
+        self.counted_at = None;
     }
 
     /// Whether clients should be turned away for now.

@@ -211,8 +211,10 @@ pub struct RaftEngine {
     pool: TxPool,
     /// Whether the pool is past its high-water mark (what a leader tells its followers).
     pressure: crate::pressure::Backpressure,
-    /// Whether the leader said, in its last append, that its pool is past its high-water mark.
+    /// Whether the leader said, in its last append, that its pool is past its high-water mark,
+    /// and when that append came.
     leader_overloaded: bool,
+    leader_overloaded_at: Millis,
     /// When the current leader was last heard from (the leader lease).
     last_leader_contact: Option<Millis>,
     votes: BTreeSet<NodeId>,
@@ -292,6 +294,7 @@ impl RaftEngine {
             pool: TxPool::new(config.pool_capacity),
             pressure: crate::pressure::Backpressure::for_capacity(config.pool_capacity),
             leader_overloaded: false,
+            leader_overloaded_at: 0,
             last_leader_contact: None,
             votes: BTreeSet::new(),
             leader_state: None,
@@ -395,6 +398,7 @@ impl RaftEngine {
         self.votes.clear();
         if was_leader {
             self.leader_state = None;
+            self.pressure.reset();
             // Blocks this leader built but did not commit may be overwritten by the next leader.
             self.execution.truncate_above(self.commit_index);
             for id in [
@@ -576,6 +580,7 @@ impl RaftEngine {
                 // Taken from the leader this node follows, in its term, and no one else.
                 if self.leader == Some(from) && term == self.hard.term {
                     self.leader_overloaded = overloaded;
+                    self.leader_overloaded_at = now;
                 }
             }
             RaftMessage::AppendResponse {
@@ -633,15 +638,14 @@ impl RaftEngine {
     /// Whether this node's clients should be turned away for now: a leader goes by its own pool,
     /// a follower by what its leader last said of its pool (every transaction a follower admits
     /// ends up there) while that is recent, a node without a leader by nothing. A follower the
-    /// leader stopped writing to (removed, cut off, halted, installing a snapshot) does not
+    /// leader stopped appending to (removed, cut off, halted, sent a snapshot instead) does not
     /// hold on to an old "overloaded".
     fn overloaded(&self) -> bool {
-        let heard_lately = self
-            .last_leader_contact
-            .is_some_and(|at| self.now.saturating_sub(at) <= self.params.election_timeout_max_ms);
+        let recent = self.now.saturating_sub(self.leader_overloaded_at)
+            <= self.params.election_timeout_max_ms;
         match (self.role, self.leader) {
             (Role::Leader, _) => self.pressure.is_on(),
-            (_, Some(leader)) if leader != self.me => self.leader_overloaded && heard_lately,
+            (_, Some(leader)) if leader != self.me => self.leader_overloaded && recent,
             _ => false,
         }
     }

@@ -337,7 +337,7 @@ impl Mempool {
     ///
     /// A client's transaction refused for good (a fee under the minimum, more than the balance
     /// left after the sender's earlier pending nonces: reasons its own signature vouches for,
-    /// which resending will not change) leaves a gap at its nonce that this pool will not see
+    /// which resending it as it is will not change) leaves a gap at its nonce that this pool will not see
     /// filled by it, so the sender's later nonces waiting here are dropped as stranded. Only a
     /// client's submission counts: a peer's relay or a readmission may be refused here for this
     /// node's own policy while the same nonce is pending elsewhere and will commit.
@@ -357,7 +357,7 @@ impl Mempool {
             // Not when only the later nonces' reserved spend was in the way: dropping those
             // would not make this one payable any sooner than resending it in order does.
             Err(AdmitError::Invalid(TxError::InsufficientBalance { balance, .. })) => {
-                self.spend_before(&sender, nonce) + cost > *balance as u128
+                self.spend_before(&sender, nonce, accounts) + cost > *balance as u128
             }
             _ => false,
         };
@@ -372,13 +372,20 @@ impl Mempool {
         result
     }
 
-    /// What `sender`'s pending transactions with nonces below `nonce` spend.
-    fn spend_before(&self, sender: &Address, nonce: u64) -> u128 {
-        let Some(pending) = self.by_account.get(sender) else {
+    /// What `sender`'s pending transactions from its committed nonce up to `nonce` spend (one
+    /// that committed a moment ago and is not pruned yet is already off the balance).
+    fn spend_before<S: AccountSource + ?Sized>(
+        &self,
+        sender: &Address,
+        nonce: u64,
+        accounts: &S,
+    ) -> u128 {
+        let (Some(pending), Ok(account)) = (self.by_account.get(sender), accounts.account(sender))
+        else {
             return 0;
         };
         pending
-            .range(..nonce)
+            .range(account.nonce.min(nonce)..nonce)
             .filter_map(|(_, id)| self.entries.get(id))
             .map(|e| e.tx.tx().amount as u128 + e.tx.tx().fee as u128)
             .sum()

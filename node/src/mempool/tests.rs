@@ -536,6 +536,25 @@ fn a_gap_nonce_refused_for_good_strands_the_later_ones() {
     ));
     assert!(reserved.iter().all(|tx| pending(&mempool, tx)));
     assert_eq!(mempool.queued(), 2);
+
+    // Account 3: nonce 0 (61) pending, nonce 2 queued; nonce 0 commits (39 left) and, before
+    // the pool is pruned, a client sends nonce 1 for 31. The pending spend still counts nonce
+    // 0, so it is refused, but nonce 1 is payable: nonce 2 stays.
+    let first = fx.transfer(3, 0, 60, 1, 0);
+    let third = fx.transfer(3, 0, 10, 1, 2);
+    for tx in [&first, &third] {
+        client(&mut mempool, tx.clone(), &accounts).unwrap();
+    }
+    let mut committed = accounts.clone();
+    let account = committed.get_mut(&fx.addresses[3]).unwrap();
+    account.nonce = 1;
+    account.balance = 39;
+    let refused = client(&mut mempool, fx.transfer(3, 0, 30, 1, 1), &committed);
+    assert!(matches!(
+        refused,
+        Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
+    ));
+    assert!(pending(&mempool, &third));
 }
 
 /// The queued count kept step by step matches one counted from scratch, over a long random mix
