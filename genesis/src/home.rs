@@ -170,7 +170,7 @@ impl NodeConfig {
 }
 
 /// The least [`NodeConfig::max_pending_txs`] accepted.
-const MIN_MAX_PENDING_TXS: usize = 1_000;
+pub(crate) const MIN_MAX_PENDING_TXS: usize = 1_000;
 
 /// A listen address may use port 0 (the OS picks one), unlike a peer address.
 fn parse_listen(text: &str) -> Result<(), String> {

@@ -92,6 +92,9 @@ pub struct TestnetOptions {
     /// keys. Testnets of different sizes on one chain id that set the same index fund the same
     /// accounts, so one signed workload is valid on all of them.
     pub first_account_key: Option<u32>,
+    /// Each node's `max_pending_txs` (its mempool and engine pool size; backpressure starts at
+    /// a fifth of it).
+    pub max_pending_txs: usize,
 }
 
 /// One node of a testnet, as the manifest records it.
@@ -244,6 +247,12 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
             "pbft needs at least 4 validators (3f+1 with f >= 1), asked for {n}"
         )));
     }
+    if options.max_pending_txs < crate::home::MIN_MAX_PENDING_TXS {
+        return Err(GenesisError::Home(format!(
+            "max_pending_txs must be at least {}",
+            crate::home::MIN_MAX_PENDING_TXS
+        )));
+    }
     let first_account = options.first_account_key.map_or(n, |k| k as usize);
     if first_account < n {
         return Err(GenesisError::Home(format!(
@@ -333,7 +342,7 @@ pub fn init(options: &TestnetOptions) -> Result<TestnetManifest, GenesisError> {
             role: crate::home::NodeRole::Validator,
             rpc_token: None,
             min_fee: 1,
-            max_pending_txs: crate::home::DEFAULT_MAX_PENDING_TXS,
+            max_pending_txs: options.max_pending_txs,
             // A proof-of-work testnet mines from the start, one thread per node, so a testnet
             // of four fits on two cores.
             mining: MiningConfig {

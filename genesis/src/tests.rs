@@ -365,6 +365,7 @@ fn testnet_init_writes_a_ready_folder_and_refuses_to_overwrite() {
         genesis_time_ms: 1_795_424_400_000,
         engine_params: Vec::new(),
         first_account_key: None,
+        max_pending_txs: crate::DEFAULT_MAX_PENDING_TXS,
     };
     let manifest = testnet::init(&options).unwrap();
     assert_eq!(manifest.nodes.len(), 3);
@@ -438,6 +439,7 @@ fn broken_home_files_are_clear_errors() {
         genesis_time_ms: 0,
         engine_params: Vec::new(),
         first_account_key: None,
+        max_pending_txs: crate::DEFAULT_MAX_PENDING_TXS,
     })
     .unwrap();
     let home = Home::new(dir.join("node0"));
@@ -470,6 +472,7 @@ fn testnets_of_different_sizes_can_fund_the_same_accounts() {
         genesis_time_ms: 0,
         engine_params: Vec::new(),
         first_account_key: first,
+        max_pending_txs: crate::DEFAULT_MAX_PENDING_TXS,
     };
     let three = testnet::init(&options(3, Some(16))).unwrap();
     let five = testnet::init(&options(5, Some(16))).unwrap();

@@ -597,13 +597,12 @@ fn send_round<'a>(
 /// admitted commits on every node, and the follower admits again once the leader has drained.
 #[test]
 fn a_follower_relays_the_leaders_backpressure_and_what_it_admitted_commits() {
-    let net = Testnet::init("raft", 3, 2, &["--param", "max_block_txs=20"]);
-    for i in 0..3 {
-        let home = Home::new(net.home(i));
-        let mut config = home.load_config().unwrap();
-        config.max_pending_txs = 1_000;
-        home.save_config(&config).unwrap();
-    }
+    let net = Testnet::init(
+        "raft",
+        3,
+        2,
+        &["--param", "max_block_txs=20", "--max-pending-txs", "1000"],
+    );
     net.up();
     let mut leader = None;
     wait_for(Duration::from_secs(30), "a leader", || {

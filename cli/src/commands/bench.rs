@@ -82,6 +82,10 @@ pub struct BenchArgs {
     /// `testnet init`).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = synod_genesis::overrides::parse_param)]
     params: Vec<(String, String)>,
+    /// Each node's `max_pending_txs` in the testnet the benchmark creates: a lower one turns
+    /// clients away sooner and keeps the queues, and so latency, short under overload.
+    #[arg(long, default_value_t = synod_genesis::DEFAULT_MAX_PENDING_TXS)]
+    max_pending_txs: usize,
 }
 
 /// What one throughput run measured.
@@ -158,6 +162,7 @@ fn setup(args: &BenchArgs) -> anyhow::Result<Scratch> {
                 params: args.params.clone(),
                 pow: Default::default(),
                 first_account_key: None,
+                max_pending_txs: args.max_pending_txs,
             },
             args.keep,
         ),

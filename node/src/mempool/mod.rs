@@ -337,10 +337,11 @@ impl Mempool {
     ///
     /// A client's transaction refused for good (a fee under the minimum, more than the balance
     /// left after the sender's earlier pending nonces: reasons its own signature vouches for,
-    /// which resending it as it is will not change) leaves a gap at its nonce that this pool will not see
-    /// filled by it, so the sender's later nonces waiting here are dropped as stranded. Only a
-    /// client's submission counts: a peer's relay or a readmission may be refused here for this
-    /// node's own policy while the same nonce is pending elsewhere and will commit.
+    /// which resending it as it is will not change) leaves a gap at its nonce that this pool
+    /// will not see filled by it, so the sender's later nonces waiting here are dropped as
+    /// stranded. Only a client's submission counts: a peer's relay or a readmission may be
+    /// refused here for this node's own policy while the same nonce is pending elsewhere and
+    /// will commit.
     pub(crate) fn insert_as<S: AccountSource + ?Sized>(
         &mut self,
         tx: SignedTransaction,

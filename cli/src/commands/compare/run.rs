@@ -83,6 +83,7 @@ pub fn run(
             params: spec.params.clone(),
             pow: PowFlags::default(),
             first_account_key: Some(FIRST_ACCOUNT_KEY),
+            max_pending_txs: synod_genesis::DEFAULT_MAX_PENDING_TXS,
         },
         spec.keep,
     )?;

@@ -33,6 +33,7 @@ pub fn up(dir: &Path, timeout: Duration, hints: bool, byzantine: &[String]) -> a
             params: Vec::new(),
             pow: PowFlags::default(),
             first_account_key: None,
+            max_pending_txs: synod_genesis::DEFAULT_MAX_PENDING_TXS,
         };
         testnet::init(&args.options()?)
             .with_context(|| format!("creating a testnet in {}", dir.display()))?;

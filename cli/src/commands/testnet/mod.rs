@@ -179,6 +179,10 @@ pub struct InitArgs {
     /// of different sizes with the same chain id and this index fund the same accounts.
     #[arg(long, value_name = "INDEX")]
     pub first_account_key: Option<u32>,
+    /// Each node's `max_pending_txs`: its mempool and engine pool size; clients are answered
+    /// "busy" once a fifth of it could go into blocks (at least 1,000).
+    #[arg(long, default_value_t = synod_genesis::DEFAULT_MAX_PENDING_TXS)]
+    pub max_pending_txs: usize,
 }
 
 impl InitArgs {
@@ -204,6 +208,7 @@ impl InitArgs {
                 .unwrap_or(0),
             engine_params,
             first_account_key: self.first_account_key,
+            max_pending_txs: self.max_pending_txs,
         })
     }
 }
