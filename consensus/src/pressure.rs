@@ -1,6 +1,7 @@
 //! Backpressure: whether an engine holds more work than it should take on more of.
 //!
-//! Past a high-water mark of transactions that could go into blocks now, the node answers its
+//! Past a high-water mark of transactions in blocks proposed and not yet committed plus those
+//! that could go into the next blocks now, the node answers its
 //! clients "busy, retry later" before admitting anything (it would otherwise admit work that
 //! only waits, and its latency would grow without bound), and it keeps answering so until that
 //! backlog has drained to a low-water mark. The gap between the two marks keeps the answer from
@@ -47,11 +48,18 @@ impl Backpressure {
         }
     }
 
-    /// Takes note of `pool` at `now`, with `next_nonce` the nonce each sender's next block
-    /// transaction must carry (as the engine builds blocks).
-    pub fn observe(&mut self, now: Millis, pool: &TxPool, next_nonce: impl Fn(&Address) -> u64) {
+    /// Takes note of `pool` at `now`, with `in_flight` transactions already in blocks the engine
+    /// proposed and has not committed (work taken on, not done), and `next_nonce` the nonce each
+    /// sender's next block transaction must carry (as the engine builds blocks).
+    pub fn observe(
+        &mut self,
+        now: Millis,
+        pool: &TxPool,
+        in_flight: usize,
+        next_nonce: impl Fn(&Address) -> u64,
+    ) {
         // Nothing above the low mark at all: no need to count.
-        if pool.len() <= self.low {
+        if pool.len() + in_flight <= self.low {
             self.on = false;
             return;
         }
@@ -63,7 +71,8 @@ impl Backpressure {
             return;
         }
         self.counted_at = Some(now);
-        self.settle(pool.executable(self.high, next_nonce));
+        let wanted = self.high.saturating_sub(in_flight);
+        self.settle(in_flight + pool.executable(wanted, next_nonce));
     }
 
     /// Moves the answer for a backlog of `executable` transactions.
@@ -125,18 +134,21 @@ mod tests {
         // the missing 0).
         let mut pressure = Backpressure::for_capacity(1_000);
         let waiting = pool_of(4, 60, 1);
-        pressure.observe(0, &waiting, |_| 0);
+        pressure.observe(0, &waiting, 0, |_| 0);
         assert!(!pressure.is_on(), "a pool of gaps is no load");
         let executable = pool_of(4, 60, 0);
-        pressure.observe(1, &executable, |_| 0);
+        pressure.observe(1, &executable, 0, |_| 0);
         assert!(
             !pressure.is_on(),
             "counted again only after {RECOUNT_MS} ms"
         );
-        pressure.observe(RECOUNT_MS + 1, &executable, |_| 0);
+        pressure.observe(RECOUNT_MS + 1, &executable, 0, |_| 0);
         assert!(pressure.is_on());
-        pressure.observe(2 * RECOUNT_MS + 2, &waiting, |_| 0);
+        pressure.observe(2 * RECOUNT_MS + 2, &waiting, 0, |_| 0);
         assert!(!pressure.is_on());
+        // Blocks in flight count as work taken on: 150 of them and 60 executable pass the mark.
+        pressure.observe(3 * RECOUNT_MS + 3, &pool_of(1, 60, 0), 150, |_| 0);
+        assert!(pressure.is_on());
     }
 
     #[test]

@@ -592,7 +592,9 @@ impl Engine for PbftEngine {
         }
         let chain = &self.chain;
         self.pressure
-            .observe(now, &self.pool, |a| chain.next_nonce(a));
+            .observe(now, &self.pool, chain.pending_txs(), |a| {
+                chain.next_nonce(a)
+            });
         self.filter_outgoing(first, out);
     }
 

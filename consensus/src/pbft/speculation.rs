@@ -36,6 +36,11 @@ impl Chain {
         }
     }
 
+    /// Transactions in accepted blocks not yet executed (work in flight).
+    pub(super) fn pending_txs(&self) -> usize {
+        self.pending.iter().map(|block| block.txs.len()).sum()
+    }
+
     pub(super) fn executed_height(&self) -> u64 {
         self.execution.tip().height
     }

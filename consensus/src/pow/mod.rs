@@ -470,7 +470,7 @@ impl Engine for PowEngine {
             Input::Withdrawn(ids) => self.pool.withdraw(&ids),
         }
         let accounts = &self.accounts;
-        self.pressure.observe(now, &self.pool, |a| {
+        self.pressure.observe(now, &self.pool, 0, |a| {
             accounts.get(a).map_or(0, |account| account.nonce)
         });
     }

@@ -635,6 +635,15 @@ impl RaftEngine {
         }
     }
 
+    /// Transactions in log entries past the commit index (at most the pipeline's depth of blocks
+    /// on a leader).
+    fn uncommitted_txs(&self) -> usize {
+        (self.commit_index + 1..=self.log.last_index())
+            .filter_map(|index| self.log.entry(index))
+            .map(|entry| entry.block.txs.len())
+            .sum()
+    }
+
     /// Whether this node's clients should be turned away for now: a leader goes by its own pool,
     /// a follower by what its leader last said of its pool (every transaction a follower admits
     /// ends up there) while that is recent, a node without a leader by nothing. A follower the
@@ -687,9 +696,10 @@ impl Engine for RaftEngine {
             Input::Command(command) => self.on_command(now, command, out),
         }
         if self.role == Role::Leader {
+            let in_flight = self.uncommitted_txs();
             let execution = &self.execution;
             self.pressure
-                .observe(now, &self.pool, |a| execution.account(a).nonce);
+                .observe(now, &self.pool, in_flight, |a| execution.account(a).nonce);
         }
     }
 
