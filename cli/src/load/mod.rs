@@ -130,18 +130,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Which transactions each sender sends, in order: `lanes[t]` goes to `targets[t]`.
 pub type Lanes = Vec<Vec<usize>>;
 
-/// Lanes that deal batches of `batch` consecutive transactions to `senders` senders in turn
-/// (load spread evenly over the nodes).
-pub fn lanes_by_batch(count: usize, batch: usize, senders: usize) -> Lanes {
-    let batch = batch.max(1);
-    let senders = senders.max(1);
-    let mut lanes = vec![Vec::new(); senders];
-    for i in 0..count {
-        lanes[(i / batch) % senders].push(i);
-    }
-    lanes
-}
-
 /// Lanes that give each account's transactions (transaction `i` is account `i % accounts`'s)
 /// to one sender, as clients stick to one node: a node that is cut off holds up its own
 /// clients, not every account's next nonce.
@@ -200,7 +188,14 @@ pub fn drive(
             let (sent, rejected, busy, senders_done) = (&sent, &rejected, &busy, &senders_done);
             scope.spawn(move || {
                 let mut failover = Failover::new(targets.to_vec(), t);
-                for chunk in slots(lane, batch) {
+                // Paced, a call carries what falls due together; as fast as accepted, a full
+                // batch of the lane.
+                let calls: Vec<&[usize]> = if offer.rate == 0 {
+                    lane.chunks(batch).collect()
+                } else {
+                    slots(lane, batch)
+                };
+                for chunk in calls {
                     if offer.rate > 0 {
                         let first = chunk.first().copied().unwrap_or(0);
                         let at =
@@ -266,12 +261,13 @@ mod tests {
 
     #[test]
     fn lanes_and_their_calls() {
-        let by_batch = lanes_by_batch(10, 2, 2);
-        assert_eq!(by_batch, vec![vec![0, 1, 4, 5, 8, 9], vec![2, 3, 6, 7]]);
-        assert_eq!(slots(&by_batch[0], 2), vec![&[0, 1][..], &[4, 5], &[8, 9]]);
         let by_account = lanes_by_account(8, 4, 2);
         assert_eq!(by_account, vec![vec![0, 2, 4, 6], vec![1, 3, 5, 7]]);
         assert_eq!(slots(&by_account[1], 4), vec![&[1, 3][..], &[5, 7]]);
+        assert_eq!(
+            slots(&[0, 1, 4, 5, 8, 9], 2),
+            vec![&[0, 1][..], &[4, 5], &[8, 9]]
+        );
         assert!(slots(&[], 4).is_empty());
     }
 }
