@@ -346,9 +346,10 @@ pub struct EngineStatus {
     pub members: Vec<NodeId>,
     /// Transactions waiting in the engine's pool.
     pub pending_txs: usize,
-    /// Whether the chain cannot take more work for now (this node's pool, or with Raft the
-    /// leader's, is past its high-water mark): the node answers its clients "busy" before
-    /// admitting anything until it clears.
+    /// Whether the chain cannot take more work for now (this node's backlog, or with Raft the
+    /// leader's, is past its high-water mark: blocks in flight plus what could go into the
+    /// next ones): the node answers its clients "busy" before admitting anything until it
+    /// clears.
     pub overloaded: bool,
 }
 

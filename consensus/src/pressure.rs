@@ -25,7 +25,8 @@ const RECOUNT_MS: Millis = 50;
 /// so that counting keeps to a small share of the engine's time however the pool is made up.
 const SENDERS_PER_MS: usize = 100;
 
-/// Hysteresis over the pool's backlog of executable transactions.
+/// Hysteresis over an engine's backlog: transactions in blocks in flight plus those in the pool
+/// that could go into the next blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backpressure {
     high: usize,
@@ -75,11 +76,11 @@ impl Backpressure {
         self.settle(in_flight + pool.executable(wanted, next_nonce));
     }
 
-    /// Moves the answer for a backlog of `executable` transactions.
-    fn settle(&mut self, executable: usize) {
-        if executable >= self.high {
+    /// Moves the answer for a backlog of `backlog` transactions.
+    fn settle(&mut self, backlog: usize) {
+        if backlog >= self.high {
             self.on = true;
-        } else if executable <= self.low {
+        } else if backlog <= self.low {
             self.on = false;
         }
     }

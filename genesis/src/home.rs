@@ -57,7 +57,8 @@ pub struct NodeConfig {
     #[serde(default = "default_min_fee")]
     pub min_fee: u64,
     /// Most transactions the node's mempool holds pending, and as many its engine's pool
-    /// (default 200,000). Once a fifth of that many could go into blocks now, the engine reports
+    /// (default 200,000). Once a fifth of that many are in blocks not yet committed or could
+    /// go into the next ones, the engine reports
     /// itself overloaded and clients are answered "busy, retry later" until a tenth is left;
     /// with Raft every node goes by the leader's report. A lower limit keeps queues (and
     /// latency) short under overload; one below five blocks' worth caps the block size.

@@ -395,6 +395,13 @@ fn testnet_init_writes_a_ready_folder_and_refuses_to_overwrite() {
 
     let err = testnet::init(&options).unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
+    let err = testnet::init(&TestnetOptions {
+        force: true,
+        max_pending_txs: 999,
+        ..options.clone()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("max_pending_txs"), "{err}");
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
     let forced = testnet::init(&TestnetOptions {
         force: true,

@@ -30,7 +30,7 @@ pub struct NodeStatus {
     /// Transactions waiting in the engine.
     pub engine_pending: usize,
     /// Whether clients are being answered "busy" because the chain cannot take more work for
-    /// now (this node's engine pool, or with Raft the leader's, is past its high-water mark).
+    /// now (this engine's backlog, or with Raft the leader's, is past its high-water mark).
     pub overloaded: bool,
     /// Transactions committed since start.
     pub committed_txs: u64,

@@ -591,9 +591,9 @@ fn send_round<'a>(
     (admitted, refused, pushback)
 }
 
-/// Once the leader holds more pending than it should take on (here 200 that could go into
-/// blocks, a fifth of `max_pending_txs = 1000`, with blocks of 20), a follower answers its clients "busy" before
-/// admitting anything, as the leader does: the leader says so in its appends. Everything
+/// Once the leader holds more pending than it should take on (here 200 in uncommitted blocks
+/// or ready for the next ones, a fifth of `max_pending_txs = 1000`, with blocks of 20), a
+/// follower answers its clients "busy" before admitting anything, as the leader does: the leader says so in its appends. Everything
 /// admitted commits on every node, and the follower admits again once the leader has drained.
 #[test]
 fn a_follower_relays_the_leaders_backpressure_and_what_it_admitted_commits() {

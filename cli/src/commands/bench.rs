@@ -416,6 +416,13 @@ fn throughput_run(bench: &Scratch, args: &BenchArgs) -> anyhow::Result<RunResult
     // by batch, an account's nonces would reach the leader through different followers out of
     // order and wait there for each other.
     let lanes = lanes_by_account(raw.len(), keys.len(), targets.len());
+    if keys.len() < targets.len() {
+        println!(
+            "note     {} accounts for {} nodes: each account sticks to one node, so some get no load",
+            keys.len(),
+            targets.len()
+        );
+    }
     let trace = drive(
         &raw,
         &ids,

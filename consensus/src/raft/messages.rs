@@ -111,8 +111,9 @@ pub enum RaftMessage {
         entries: Vec<LogEntry>,
         /// Leader's commit index.
         commit: u64,
-        /// Whether the leader's pool is past its high-water mark: followers turn their clients
-        /// away ("busy") until an append says otherwise, as the leader does its own.
+        /// Whether the leader's backlog (uncommitted blocks plus what could go into the next
+        /// ones) is past its high-water mark: followers turn their clients away ("busy") until
+        /// an append says otherwise, as the leader does its own.
         overloaded: bool,
     },
     /// Answer to [`RaftMessage::Append`].

@@ -209,10 +209,11 @@ pub struct RaftEngine {
     commit_index: u64,
     execution: Execution,
     pool: TxPool,
-    /// Whether the pool is past its high-water mark (what a leader tells its followers).
+    /// Whether the backlog (blocks in flight plus the executable pool) is past its high-water
+    /// mark: what a leader tells its followers.
     pressure: crate::pressure::Backpressure,
-    /// Whether the leader said, in its last append, that its pool is past its high-water mark,
-    /// and when that append came.
+    /// Whether the leader said, in its last append, that its backlog is past its high-water
+    /// mark, and when that append came.
     leader_overloaded: bool,
     leader_overloaded_at: Millis,
     /// When the current leader was last heard from (the leader lease).
@@ -635,8 +636,8 @@ impl RaftEngine {
         }
     }
 
-    /// Transactions in log entries past the commit index (at most the pipeline's depth of blocks
-    /// on a leader).
+    /// Transactions in log entries past the commit index (on a leader usually the pipeline's
+    /// depth of blocks at most).
     fn uncommitted_txs(&self) -> usize {
         (self.commit_index + 1..=self.log.last_index())
             .filter_map(|index| self.log.entry(index))

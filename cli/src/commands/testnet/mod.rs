@@ -180,7 +180,8 @@ pub struct InitArgs {
     #[arg(long, value_name = "INDEX")]
     pub first_account_key: Option<u32>,
     /// Each node's `max_pending_txs`: its mempool and engine pool size; clients are answered
-    /// "busy" once a fifth of it could go into blocks (at least 1,000).
+    /// "busy" once a fifth of it is in blocks in flight or could go into the next ones (at
+    /// least 1,000).
     #[arg(long, default_value_t = synod_genesis::DEFAULT_MAX_PENDING_TXS)]
     pub max_pending_txs: usize,
 }
