@@ -13,7 +13,7 @@ use synod_chain::{Memo, SignedTransaction, Transaction};
 use synod_genesis::{Genesis, Home};
 use synod_node::rpc::client::{ClientError, RpcClient};
 
-use crate::testnet::{Testnet, wait_for};
+use crate::testnet::{Testnet, is_running, poll_until, tail, wait_for};
 
 /// The testnet's funded account keys, in manifest order.
 pub fn account_keys(net: &Testnet) -> Vec<SecretKey> {
@@ -127,13 +127,30 @@ pub fn commit_on_every_node(net: &Testnet) {
     assert_databases_identical(net);
 }
 
-/// Waits until every node answers at the same height, at least `min`.
+/// Waits until every node answers at the same height, at least `min`; otherwise panics with
+/// each node's height, whether its process runs, and the end of its log.
 pub fn wait_converged(net: &Testnet, min: u64, timeout: Duration) {
     let n = net.manifest.nodes.len();
-    wait_for(timeout, "all nodes at one height", || {
+    let converged = poll_until(timeout, || {
         let heights: Vec<u64> = (0..n).map(|i| net.height(i)).collect();
         heights[0] >= min && heights.iter().all(|h| *h == heights[0])
     });
+    if !converged {
+        let nodes: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "node {i}: height {}, running {}, log ends:\n{}",
+                    net.height(i),
+                    is_running(&net.home(i)),
+                    tail(&net.log(i), 12)
+                )
+            })
+            .collect();
+        panic!(
+            "all nodes at one height: not within {timeout:?}\n{}",
+            nodes.join("\n")
+        );
+    }
 }
 
 /// Stops the testnet and checks every node's database: same blocks at every height, same
