@@ -22,11 +22,7 @@ pub fn log_path(home: &Path) -> PathBuf {
 /// The pid of the node running on `home`, if one is: the pid file names a live process whose
 /// command line is `synod node --home <home>` (so a reused pid is never signalled).
 pub fn running_pid(home: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_path(home))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let pid = recorded_pid(home)?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<String> = cmdline
         .split(|b| *b == 0)
@@ -38,6 +34,28 @@ pub fn running_pid(home: &Path) -> Option<i32> {
             .iter()
             .any(|a| Path::new(a).canonicalize().ok().as_deref() == Some(home_arg.as_path()));
     (ours && kill(Pid::from_raw(pid), None).is_ok()).then_some(pid)
+}
+
+/// Whether process `pid` is exiting but not gone: a SIGKILLed multi-threaded process shows its
+/// leader as a zombie while its other threads are still on their way out (one stuck in a disk
+/// write ends only when the write does), and until the last of them is gone its files stay
+/// open: its listening sockets still take connections, and a new node on the same home would
+/// find its ports taken.
+pub fn exiting(pid: i32) -> bool {
+    let zombie_leader = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.contains(") Z "));
+    zombie_leader
+        && std::fs::read_dir(format!("/proc/{pid}/task"))
+            .is_ok_and(|tasks| tasks.flatten().count() > 1)
+}
+
+/// The pid the pid file in `home` names, whether or not that process still runs.
+pub fn recorded_pid(home: &Path) -> Option<i32> {
+    std::fs::read_to_string(pid_path(home))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`), if it runs.
@@ -61,6 +79,13 @@ pub fn start_with(home: &Path, extra: &[&str]) -> anyhow::Result<i32> {
             "a node is already running on {} (pid {pid})",
             home.display()
         );
+    }
+    // A node killed a moment ago may still be closing its files and ports.
+    if let Some(old) = recorded_pid(home) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while exiting(old) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     let exe = std::env::current_exe().context("locating the synod binary")?;
     let log = std::fs::OpenOptions::new()

@@ -292,14 +292,20 @@ pub fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Whether a node runs on `home` (its pid file names a live process).
+/// Whether a node runs on `home` (its pid file names a live process), or is still exiting: a
+/// killed node's leader thread shows as a zombie while its other threads still hold its files
+/// and ports, and a node started meanwhile would find its ports taken.
 pub fn is_running(home: &Path) -> bool {
     std::fs::read_to_string(home.join("node.pid"))
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
         .is_some_and(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| !stat.contains(") Z "))
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|tasks| tasks.flatten().count())
+                .unwrap_or(0);
+            threads > 1
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| !stat.contains(") Z "))
         })
 }
 

@@ -247,14 +247,15 @@ pub fn run(cmd: TestnetCommand) -> anyhow::Result<()> {
             } else {
                 Signal::SIGKILL
             };
-            if !procs::signal(&home, signal)? {
+            let Some(pid) = procs::running_pid(&home) else {
                 bail!("{} is not running", manifest.nodes[i].name);
-            }
+            };
+            procs::signal(&home, signal)?;
             // Gone before this returns: a `start` right after must not meet the old process
             // still holding the ports and the database (a process stuck in a disk write dies
             // only once the write ends).
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while procs::running_pid(&home).is_some() {
+            while procs::running_pid(&home).is_some() || procs::exiting(pid) {
                 if std::time::Instant::now() > deadline {
                     // Delivered; an orderly stop may take longer, a kill waits for a disk write.
                     println!(
